@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import SitepolicyError
-from .render import Rendered, render_package_files, render_policy, render_spec
+from .render import Rendered, render_package_files, render_policy, render_runtime, render_spec
 from .rpm import build_srpm, check_scriptlets_expanded, read_package, rebuild, rpm_db_has
+from .runtime import PACKAGE as RUNTIME_PACKAGE
 from .selinux import Headers
 from .site import Site
 from .targets import Target
@@ -43,8 +46,25 @@ class TargetLayout:
         return self.root / "sites" / site.name
 
     @property
+    def runtime_dir(self) -> Path:
+        return self.root / "runtime"
+
+    @property
     def staging(self) -> Path:
         return self.build_dir / ".staging"
+
+
+@dataclass(frozen=True)
+class PackageBuild:
+    """What one rpmbuild run produced, moved into build/<target>/."""
+
+    record_dir: Path  # sources/ as the SRPM holds them, and manifest.json
+    srpm: Path
+    rpms: tuple[Path, ...]
+
+    @property
+    def outputs(self) -> tuple[Path, ...]:
+        return (*self.rpms, self.srpm)
 
 
 @dataclass(frozen=True)
@@ -73,47 +93,90 @@ def render_sources(site: Site, target: Target, release: str, directory: Path) ->
     return spec_path
 
 
-def build_site(site: Site, target: Target, headers: Headers, build_dir: Path, release: str = "1") -> SiteBuild:
+def build_site(
+    site: Site, target: Target, headers: Headers, build_dir: Path, release: str = "1", digest: str = ""
+) -> SiteBuild:
     layout = TargetLayout(build_dir, target)
+
+    def render(sources: Path) -> Path:
+        return render_sources(site, target, release, sources)
+
+    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest)
+    return SiteBuild(site, target, built.record_dir / "sources", built.srpm, built.rpms)
+
+
+def build_runtime(target: Target, build_dir: Path, release: str = "1", digest: str = "") -> PackageBuild:
+    """sitepolicy-selinux-runtime for ``target``: the reconcile script and its file triggers."""
+    layout = TargetLayout(build_dir, target)
+
+    def render(sources: Path) -> Path:
+        render_runtime(target, release).write(sources)
+        return sources / f"{RUNTIME_PACKAGE}.spec"
+
+    return _build_package(RUNTIME_PACKAGE, render, layout, layout.runtime_dir, None, release, digest)
+
+
+def _build_package(
+    name: str,
+    render: Callable[[Path], Path],
+    layout: TargetLayout,
+    record_dir: Path,
+    headers: Headers | None,
+    release: str,
+    digest: str,
+) -> PackageBuild:
+    """Render into a staging directory, build the SRPM, rebuild it, check, move into place."""
     layout.staging.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f"{site.name}-", dir=layout.staging))
+    stage = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=layout.staging))
     try:
         sources = stage / "sources"
-        spec = render_sources(site, target, release, sources)
+        spec = render(sources)
         topdir = stage / "rpmbuild"
-        srpm = build_srpm(spec, sources, stage / "srpms", topdir, target)
+        srpm = build_srpm(spec, sources, stage / "srpms", topdir, layout.target)
         # Debian's rpm database is empty: BuildRequires would all be "missing" there.
-        nodeps = not rpm_db_has("selinux-policy-devel")
-        headers_dir = None if headers.is_host else headers.directory
-        rpms = rebuild(srpm, stage / "rpms", topdir, target, headers_dir, nodeps)
+        nodeps = not _host_has_devel()
+        headers_dir = None if headers is None or headers.is_host else headers.directory
+        rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps)
         for path in rpms:
             check_scriptlets_expanded(read_package(path))
-        return _publish_outputs(site, target, layout, sources, srpm, rpms)
+        manifest = {"name": name, "release": release, "digest": digest}
+        return _publish_outputs(layout, record_dir, sources, srpm, rpms, manifest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+@lru_cache(maxsize=1)
+def _host_has_devel() -> bool:
+    return rpm_db_has("selinux-policy-devel")
+
+
+def read_manifest(record_dir: Path) -> dict[str, object]:
+    """What the last complete build into ``record_dir`` recorded ({} when there is none)."""
+    try:
+        data = json.loads((record_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _publish_outputs(
-    site: Site, target: Target, layout: TargetLayout, sources: Path, srpm: Path, rpms: list[Path]
-) -> SiteBuild:
-    """Move a complete build into build/<target>/, replacing the site's previous outputs."""
-    site_dir = layout.site_dir(site)
-    manifest = site_dir / "manifest.json"
-    if manifest.is_file():
-        for old in json.loads(manifest.read_text()).get("outputs", []):
-            (layout.root / old).unlink(missing_ok=True)
+    layout: TargetLayout, record_dir: Path, sources: Path, srpm: Path, rpms: list[Path], manifest: dict[str, str]
+) -> PackageBuild:
+    """Move a complete build into build/<target>/, replacing the package's previous outputs."""
+    for old in read_manifest(record_dir).get("outputs", []):  # type: ignore[union-attr]
+        (layout.root / str(old)).unlink(missing_ok=True)
     layout.rpms.mkdir(parents=True, exist_ok=True)
     layout.srpms.mkdir(parents=True, exist_ok=True)
     final_rpms = tuple(_move(path, layout.rpms / path.name) for path in rpms)
     final_srpm = _move(srpm, layout.srpms / srpm.name)
-    new_sources = site_dir.with_name(site_dir.name + ".new")
-    shutil.rmtree(new_sources, ignore_errors=True)
-    shutil.copytree(sources, new_sources / "sources")
+    new_record = record_dir.with_name(record_dir.name + ".new")
+    shutil.rmtree(new_record, ignore_errors=True)
+    shutil.copytree(sources, new_record / "sources")
     outputs = [str(p.relative_to(layout.root)) for p in (*final_rpms, final_srpm)]
-    (new_sources / "manifest.json").write_text(json.dumps({"site": site.name, "outputs": outputs}, indent=2) + "\n")
-    shutil.rmtree(site_dir, ignore_errors=True)
-    new_sources.rename(site_dir)
-    return SiteBuild(site, target, site_dir / "sources", final_srpm, final_rpms)
+    (new_record / "manifest.json").write_text(json.dumps({**manifest, "outputs": outputs}, indent=2) + "\n")
+    shutil.rmtree(record_dir, ignore_errors=True)
+    new_record.rename(record_dir)
+    return PackageBuild(record_dir, final_srpm, final_rpms)
 
 
 def _move(src: Path, dst: Path) -> Path:

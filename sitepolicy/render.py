@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 
 from . import __version__
+from .runtime import runtime_context
 from .site import DOCROOT_TREES, Site
 from .targets import Target
 
@@ -46,6 +48,7 @@ class Rendered:
         return written
 
 
+@lru_cache(maxsize=8)  # one compiled set of templates per directory: rendering 500 sites stays fast
 def _environment(directory: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(directory)),
@@ -83,6 +86,7 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
         "release": release,
         "tool_version": __version__,
         "selinux_context": f"system_u:system_r:{names.domain}:s0",
+        "runtime": runtime_context(target),
     }
 
 
@@ -129,3 +133,14 @@ def render_spec(
     context = site_context(site, target, release)
     context["sources"] = sources
     return env.get_template("site.spec.j2").render(context)
+
+
+def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATES) -> Rendered:
+    """sitepolicy-selinux-runtime's reconcile script and spec, for one target."""
+    context = runtime_context(target, release)
+    return Rendered(
+        {
+            "reconcile": _environment(templates / "files").get_template("reconcile.j2").render(context),
+            "sitepolicy-selinux-runtime.spec": _environment(templates).get_template("runtime.spec.j2").render(context),
+        }
+    )
