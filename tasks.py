@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from invoke import Collection, task
@@ -22,13 +24,25 @@ ROOT = Path(__file__).resolve().parent
         "all": "build every definition in sites.d/",
         "target": "target profile (default: this host's OS): el8, el9, el10, fedora, debian12",
         "headers": "policy devel tree of the target, when it is not this host's",
-        "release": "RPM release number",
+        "release": "RPM release for every package (default: automatic, from sites.d/releases.lock)",
+        "jobs": "packages to build at once (default: one per CPU core)",
+        "force": "rebuild even the packages whose inputs did not change",
     },
 )
-def build_site(c, site=None, all=False, target="", headers="", release="1"):  # noqa: A002
-    """Build a site's -selinux and -php-fpm RPMs and its SRPM under build/; prints their paths last."""
+def build_site(c, site=None, all=False, target="", headers="", release="", jobs=0, force=False):  # noqa: A002
+    """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
     try:
-        paths = workflow.build(ROOT, [site] if site else [], all, target or None, headers or None, release)
+        paths = workflow.build(
+            ROOT,
+            [site] if site else [],
+            all,
+            target or None,
+            headers or None,
+            release,
+            jobs=jobs or os.cpu_count() or 1,
+            force=force,
+            report=lambda line: print(line, file=sys.stderr, flush=True),
+        )
     except SitepolicyError as exc:
         raise exit_for(exc) from None
     for path in paths:

@@ -5,10 +5,17 @@ tasks.py only parses arguments and prints; everything here raises SitepolicyErro
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from .build import SiteBuild, TargetLayout, build_sites
+from . import __version__
+from .batch import Job, Outcome, Result, run_jobs
+from .build import TargetLayout, build_runtime, build_site, read_manifest
 from .errors import SitepolicyError
+from .incremental import LOCK_NAME, ReleaseLock, runtime_digest, site_digest
+from .runtime import PACKAGE as RUNTIME_PACKAGE
 from .scaffold import new_site as write_starter
 from .selinux import check_against_base, host_store_names, resolve_headers
 from .site import Site, load_sites, select_sites
@@ -35,17 +42,94 @@ def choose_target(name: str | None) -> Target:
     return get_target(name) if name else host_target()
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One package of a build-site run: what it is built from, and whether its outputs still stand."""
+
+    package: str
+    version: str
+    digest: str
+    release: int
+    record_dir: Path
+    current: tuple[Path, ...]  # its outputs, when the last build was of exactly these inputs and release
+    site: Site | None  # None for the runtime
+
+
+def _current_outputs(layout: TargetLayout, record_dir: Path, digest: str, release: int) -> tuple[Path, ...]:
+    manifest = read_manifest(record_dir)
+    if manifest.get("digest") != digest or manifest.get("release") != str(release):
+        return ()
+    outputs = tuple(layout.root / str(p) for p in manifest.get("outputs", []))  # type: ignore[union-attr]
+    return outputs if outputs and all(p.is_file() for p in outputs) else ()
+
+
 def build(
-    root: Path, names: list[str], everything: bool, target_name: str | None, headers: str | None, release: str
+    root: Path,
+    names: list[str],
+    everything: bool,
+    target_name: str | None,
+    headers: str | None,
+    release: str = "",
+    jobs: int = 1,
+    force: bool = False,
+    report: Callable[[str], None] = lambda line: None,
 ) -> list[Path]:
+    """Build what changed (everything with ``force``), ``jobs`` at a time; return every current output.
+
+    ``release`` empty: releases come from sites.d/releases.lock (see incremental.py), which is updated.
+    A number: that release for every package, and the lock is neither read nor written.
+    """
+    start = time.monotonic()
     sites = choose_sites(root, names, everything)
     target = choose_target(target_name)
     resolved = resolve_headers(target, Path(headers) if headers else None)
-    if not release.isdigit() or release.startswith("0"):
+    if release and (not release.isdigit() or release.startswith("0")):
         raise SitepolicyError(f"--release {release!r}: a positive whole number")
-    check_against_base(sites, host_store_names(target))
-    built: list[SiteBuild] = build_sites(sites, target, resolved, build_dir(root), release)
-    return [path for b in built for path in b.outputs]
+    if jobs < 1:
+        raise SitepolicyError(f"-j {jobs}: at least 1")
+    layout = TargetLayout(build_dir(root), target)
+    lock = ReleaseLock.load(sites_dir(root) / LOCK_NAME)
+
+    def plan(package: str, version: str, digest: str, record_dir: Path, site: Site | None) -> Planned:
+        number = int(release) if release else lock.release_for(target, package, version, digest)
+        current = () if force else _current_outputs(layout, record_dir, digest, number)
+        return Planned(package, version, digest, number, record_dir, current, site)
+
+    plans = [plan(RUNTIME_PACKAGE, __version__, runtime_digest(target), layout.runtime_dir, None)]
+    plans += [
+        plan(s.names.package, s.version, site_digest(s, target, resolved), layout.site_dir(s), s) for s in sites
+    ]
+    stale = [p for p in plans if not p.current]
+    check_against_base([p.site for p in stale if p.site is not None], host_store_names(target) if stale else None)
+
+    def job(p: Planned) -> Job:
+        def run() -> tuple[Path, ...]:
+            if p.site is None:
+                return build_runtime(target, build_dir(root), str(p.release), p.digest).outputs
+            return build_site(p.site, target, resolved, build_dir(root), str(p.release), p.digest).outputs
+
+        return Job(p.package, str(p.release), run)
+
+    results = {r.name: r for r in run_jobs([job(p) for p in stale], jobs, report)}
+    if not release:
+        for p in plans:
+            if p.current or results[p.package].outcome is Outcome.BUILT:
+                lock = lock.with_entry(target, p.package, p.version, p.release, p.digest)
+        lock.save()
+    failed = [r for r in results.values() if r.outcome is Outcome.FAILED]
+    report(
+        f"build-site ({target.name}): {len(results) - len(failed)} built, {len(plans) - len(stale)} up to date, "
+        f"{len(failed)} failed, of {len(plans)} packages, in {time.monotonic() - start:.1f} s with -j {jobs}"
+    )
+    if failed:
+        raise _first_failure(failed)
+    return [path for p in plans for path in (p.current or results[p.package].outputs)]
+
+
+def _first_failure(failed: list[Result]) -> SitepolicyError:
+    first = failed[0]
+    others = f" (and {len(failed) - 1} more, listed above)" if len(failed) > 1 else ""
+    return SitepolicyError(f"{first.name} failed{others}: {first.error}")
 
 
 def describe_sites(root: Path) -> str:

@@ -49,6 +49,7 @@ def test_selinux_package_files(build, target):
                 f"{doc}/{n.module}.if",
                 f"{doc}/{n.module}.te",
                 f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2",
+                f"/usr/share/sitepolicy/fc/{target.store}/{n.module}.fc",
                 f"/var/lib/selinux/{target.store}/active/modules/200/{n.module}",
             ]
         )
@@ -88,6 +89,7 @@ def test_requires(build, target):
     assert target.php_fpm_package in fpm and "systemd" in fpm and target.useradd_package in fpm
     sel = pkgs["selinux"].requires
     assert f"selinux-policy-{target.store}" in sel and "policycoreutils" in sel
+    assert "sitepolicy-selinux-runtime >= 0.1.0" in sel
     assert f"sitepolicy-target({target.name})" in pkgs["selinux"].provides
 
 
@@ -110,8 +112,10 @@ def test_selinux_scriptlets_install_at_priority_200_and_remove_only_on_erase(bui
     postun = packages(build)["selinux"].scriptlets["postun"]
     install = f"-X 200 -i /usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"
     assert install in post and "semodule -n" in post
+    # the direct install runs only without the runtime, whose trigger batches it otherwise
+    assert "if [ ! -x /usr/libexec/sitepolicy/reconcile ]; then" in post.split("semodule")[0]
     before_removal = postun.split("semodule")[0]
-    assert 'if [ "$1" -eq 0 ]; then' in before_removal
+    assert 'if [ "$1" -eq 0 ] && [ ! -x /usr/libexec/sitepolicy/reconcile ]; then' in before_removal
     assert f"-X 200 -r {n.module}" in postun
     # restorecon touches exactly the site's paths
     for text in (post, postun):
@@ -148,6 +152,8 @@ def test_policy_module_is_valid_and_declares_the_site_types(build, target, tmp_p
     sel = next(p for p in build.rpms if ".rskeens.com-selinux-" in p.name)
     pp = tmp_path / f"{n.module}.pp.bz2"
     pp.write_bytes(read_payload_file(sel, f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"))
+    shipped_fc = read_payload_file(sel, f"/usr/share/sitepolicy/fc/{target.store}/{n.module}.fc").decode()
+    assert shipped_fc == (build.sources / f"{n.module}.fc").read_text()
     assert declared_types(module_cil(pp)) == set(n.types.values())
     plain = tmp_path / f"{n.module}.pp"
     subprocess.run(["bunzip2", "-k", str(pp)], check=True)

@@ -14,7 +14,7 @@ def test_build_site_all_prints_the_built_paths_last(tmp_path, target):
     result = invoke(root, "build-site", "--all")
     assert result.returncode == 0, result.stderr
     printed = [Path(line) for line in result.stdout.strip().splitlines()]
-    assert len(printed) == 6
+    assert len(printed) == 8  # both sites' two RPMs and SRPM, and the runtime's RPM and SRPM
     assert all(p.is_file() and p.is_relative_to(root / "build" / target.name) for p in printed)
     assert {p.name.split("-1.0-")[0] for p in printed} >= {
         "sitepolicy-selinux.rskeens.com-selinux",
@@ -27,7 +27,9 @@ def test_build_one_site(tmp_path):
     root = make_project(tmp_path)
     result = invoke(root, "build-site", "private.rskeens.com")
     assert result.returncode == 0, result.stderr
-    assert all("private.rskeens.com" in line for line in result.stdout.strip().splitlines())
+    lines = result.stdout.strip().splitlines()
+    assert all("private.rskeens.com" in line or "sitepolicy-selinux-runtime" in line for line in lines)
+    assert sum("private.rskeens.com" in line for line in lines) == 3
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,120 @@
+"""Incremental builds: what a package's inputs are, and which release they get.
+
+A package's inputs are everything its build reads: the rendered sources and spec (so the
+definition, the templates, the tool version and the target all count), plus the content of the
+policy headers it compiles against. Their SHA-256 is the package's digest.
+
+Releases live in a lock file, `sites.d/releases.lock`, which the build updates and the user
+commits with the definitions: one line per (target, package) with the version, the release and
+the digest that release was built from. The same digest keeps its release; a new digest gets the
+next one (1 again when the version changed). So `dnf upgrade` sees every real change, nothing is
+bumped by hand, and a clean clone of the repository builds the very same releases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import SitepolicyError
+from .render import render_package_files, render_policy, render_runtime, render_spec
+from .selinux import Headers
+from .site import Site
+from .targets import Target
+
+LOCK_NAME = "releases.lock"
+RELEASE_PLACEHOLDER = "@RELEASE@"
+LOCK_HEADER = (
+    "# sitepolicy release lock: written by `invoke build-site`; commit it with the definitions.\n"
+    "# A package keeps its release while its inputs (digest) stay the same; a change gets the next one.\n"
+    "# target package version release digest\n"
+)
+
+
+def _digest(parts: list[tuple[str, str]]) -> str:
+    h = hashlib.sha256()
+    for name, text in parts:
+        h.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def headers_fingerprint(directory: Path) -> str:
+    """The content of a policy devel tree (Makefile and include/), wherever it is unpacked."""
+    h = hashlib.sha256()
+    files = [directory / "Makefile", *sorted(p for p in (directory / "include").rglob("*") if p.is_file())]
+    for path in files:
+        h.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def site_digest(site: Site, target: Target, headers: Headers) -> str:
+    policy = render_policy(site, target)
+    files = render_package_files(site, target)
+    sources = list(policy.files) + list(files.files)
+    spec = render_spec(site, target, RELEASE_PLACEHOLDER, sources)
+    parts = sorted({**policy.files, **files.files}.items())
+    parts += [("spec", spec), ("dist", target.dist), ("headers", headers_fingerprint(headers.directory))]
+    return _digest(parts)
+
+
+def runtime_digest(target: Target) -> str:
+    return _digest([*sorted(render_runtime(target, RELEASE_PLACEHOLDER).files.items()), ("dist", target.dist)])
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    version: str
+    release: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class ReleaseLock:
+    path: Path
+    entries: dict[tuple[str, str], LockEntry]
+
+    @classmethod
+    def load(cls, path: Path) -> ReleaseLock:
+        entries: dict[tuple[str, str], LockEntry] = {}
+        if path.is_file():
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if not line.strip() or line.startswith("#"):
+                    continue
+                fields = line.split()
+                if len(fields) != 5 or not fields[3].isdigit():
+                    raise SitepolicyError(
+                        f"{path}:{number}: expected 'target package version release digest', got {line!r}"
+                    )
+                target, package, version, release, digest = fields
+                entries[(target, package)] = LockEntry(version, int(release), digest)
+        return cls(path, entries)
+
+    def release_for(self, target: Target, package: str, version: str, digest: str) -> int:
+        """The release these inputs get: the recorded one, the next one, or 1 for a new version."""
+        entry = self.entries.get((target.name, package))
+        if entry is None or entry.version != version:
+            return 1
+        return entry.release if entry.digest == digest else entry.release + 1
+
+    def with_entry(self, target: Target, package: str, version: str, release: int, digest: str) -> ReleaseLock:
+        return replace(self, entries={**self.entries, (target.name, package): LockEntry(version, release, digest)})
+
+    def save(self) -> None:
+        """Write atomically (a reader never sees half a lock)."""
+        lines = [
+            f"{target} {package} {e.version} {e.release} {e.digest}\n"
+            for (target, package), e in sorted(self.entries.items())
+        ]
+        text = LOCK_HEADER + "".join(lines)
+        if self.path.is_file() and self.path.read_text() == text:
+            return
+        fd, tmp = tempfile.mkstemp(prefix=".releases-", dir=self.path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path)
