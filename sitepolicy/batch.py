@@ -51,6 +51,9 @@ def run_jobs(jobs: Sequence[Job], workers: int, report: Callable[[str], None]) -
             outputs = job.run()
         except SitepolicyError as exc:
             return Result(job.name, Outcome.FAILED, job.release, (), time.monotonic() - start, exc)
+        except OSError as exc:  # a full disk or an unwritable build tree: report it like a tool failure
+            error = SitepolicyError(f"cannot write the outputs of {job.name}: {exc}")
+            return Result(job.name, Outcome.FAILED, job.release, (), time.monotonic() - start, error)
         return Result(job.name, Outcome.BUILT, job.release, outputs, time.monotonic() - start)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

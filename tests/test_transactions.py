@@ -241,9 +241,9 @@ def test_one_semodule_call_per_transaction(manager, builds, tmp_path, target):
     assert host.status().stdout == "nothing pending\n"
 
 
-@pytest.mark.parametrize("manager", ["rpm", "dnf"])
-def test_failed_semodule_stays_pending_and_the_next_transaction_completes_it(manager, builds, tmp_path, target):
-    host = Host(tmp_path, builds, manager, target.store)
+def test_failed_semodule_stays_pending_and_the_next_transaction_completes_it(builds, tmp_path, target):
+    # dnf only: the trigger and reconcile are the same under rpm (shown above), and each replay costs ~5 s.
+    host = Host(tmp_path, builds, "dnf", target.store)
     a, b, c = SITES
     calls, _ = host.transaction(install=[(a, 1)], runtime=True)
     host.replay(semodule_calls(calls)[0])
