@@ -295,12 +295,36 @@ def _overlap(a: PurePosixPath, b: PurePosixPath) -> bool:
 
 
 def check_distinct(sites: Iterable[Site]) -> None:
-    """Refuse any two sites that would share a name, a path, a socket, a user or a group."""
-    seen: list[Site] = []
-    for site in sites:
-        for other in seen:
-            _refuse_shared(site, other)
-        seen.append(site)
+    """Refuse any two sites that would share a name, a path, a socket, a user or a group.
+
+    Index every name, account, socket and path first (a path is also looked up by each of its
+    parents), so hundreds of sites cost milliseconds, not a comparison of every pair. A clash is
+    reported for the first pair in definition order, as comparing each site with those before it would.
+    """
+    ordered = list(sites)
+    keys: dict[tuple[str, str], set[int]] = {}
+
+    def index(kind: str, value: object, i: int) -> None:
+        keys.setdefault((kind, str(value)), set()).add(i)
+
+    for i, site in enumerate(ordered):
+        for name in site.names.all_names().values():
+            index("name", name, i)
+        for account in {site.user, site.group}:
+            index("account", account, i)
+        index("socket", site.socket, i)
+        for path in site.owned_paths:
+            index("path", path, i)
+    pairs: set[tuple[int, int]] = set()
+    for owners in keys.values():
+        if len(owners) > 1:
+            pairs.update((i, j) for i in owners for j in owners if j < i)
+    for i, site in enumerate(ordered):
+        for path in site.owned_paths:
+            for parent in path.parents:
+                pairs.update((max(i, j), min(i, j)) for j in keys.get(("path", str(parent)), ()) if j != i)
+    for i, j in sorted(pairs):
+        _refuse_shared(ordered[i], ordered[j])
 
 
 def _refuse_shared(site: Site, other: Site) -> None:

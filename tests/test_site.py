@@ -193,3 +193,18 @@ def test_two_sites_may_not_share_a_package_name(tmp_path):
 
 def test_distinct_sites_pass(example_sites):
     check_distinct(example_sites)
+
+
+@pytest.mark.parametrize("clash", ["above", "below"])
+def test_a_clash_among_hundreds_of_sites_is_found_whichever_comes_first(tmp_path, clash):
+    """check_distinct indexes instead of comparing every pair; it must still find an overlap either way round."""
+    sites = {f"s{i:03d}.example.com": _site(f"s{i:03d}.example.com") for i in range(300)}
+    inner = "/srv/www/s000.example.com/shop"
+    if clash == "above":  # the last site's docroot holds the first one's
+        sites["s299.example.com"]["docroot"] = "/srv/www"
+    else:  # the last site's docroot is inside the first one's
+        sites["s299.example.com"]["docroot"] = inner
+    with pytest.raises(DefinitionError) as info:
+        load_sites(_write(tmp_path, **sites))
+    assert info.value.field == "docroot" and "s299.example.com.yaml" in info.value.file
+    assert "not shared with site s000.example.com" in info.value.allowed
