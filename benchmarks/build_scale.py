@@ -1,0 +1,85 @@
+"""Benchmark 2: build N generated sites from scratch with -j J, against the floor; then a no-op rebuild.
+
+  floor    : the same rpmbuild -bs + rpmbuild --rebuild (which compiles the module) per site, run
+             bare by `xargs -P J` over benchmarks/floor-build.sh, from sources rendered beforehand
+             (untimed);
+  scratch  : `invoke build-site --all -j J` in a fresh project (render, digests, both rpmbuilds,
+             scriptlet checks, moving outputs, the release lock), as a user runs it;
+  no-op    : the same command again with nothing changed (goal: under 2 s), run twice.
+Verification (issue 3) is not part of build-site here and is not measured.
+
+    .venv/bin/python benchmarks/build_scale.py [--count 500] [-j 2] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from machine import PROJECT, describe, describe_load, make_project, write_definitions
+
+from sitepolicy.build import render_sources
+from sitepolicy.site import load_sites
+from sitepolicy.targets import host_target
+
+INVOKE = PROJECT / ".venv" / "bin" / "invoke"
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None) -> tuple[float, str]:
+    start = time.monotonic()
+    result = subprocess.run(argv, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{argv[:3]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return elapsed, result.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="sp-bench-build-"))
+    target = host_target()
+    print(describe())
+    print(f"target  : {target.name}; {args.count} sites, -j {args.jobs}; work dir {work}\n", flush=True)
+
+    project = make_project(work / "project")
+    write_definitions(project / "sites.d", args.count)
+
+    # The floor: render once (untimed), then only the rpmbuilds, J at a time.
+    pairs = []
+    for site in load_sites(project / "sites.d"):
+        src = work / "floor" / site.name / "sources"
+        render_sources(site, target, "1", src)
+        pairs.append(f"{src} {work / 'floor' / site.name / 'out'}")
+    floor_cmd = ["xargs", "-P", str(args.jobs), "-L", "1", "sh", str(PROJECT / "benchmarks" / "floor-build.sh")]
+    floor, _ = timed(floor_cmd, work, {**os.environ, "DIST": target.dist}, "\n".join(pairs) + "\n")
+    print(f"floor   : {floor:.1f} s", flush=True)
+
+    build_cmd = [str(INVOKE), "build-site", "--all", "-j", str(args.jobs)]
+    scratch, log = timed(build_cmd, project)
+    print(f"scratch : {scratch:.1f} s   ({log.strip().splitlines()[-1]})", flush=True)
+    noops = []
+    for _ in range(2):
+        noop, log = timed(build_cmd, project)
+        noops.append(noop)
+        print(f"no-op   : {noop:.2f} s   ({log.strip().splitlines()[-1]})", flush=True)
+
+    print()
+    print("| sites | -j | floor (bare rpmbuilds) | build-site from scratch | ratio | no-op build-site |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {args.count} | {args.jobs} | {floor:.0f} s | {scratch:.0f} s | {scratch / floor:.2f}x "
+        f"| {min(noops):.2f} s (goal < 2 s) |"
+    )
+    print(describe_load())
+
+
+if __name__ == "__main__":
+    main()
