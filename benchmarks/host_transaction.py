@@ -77,7 +77,7 @@ def main() -> None:
     print(describe())
     print(f"target  : {host_target().name}; work dir {work}\n")
     rpms, runtime, sites = build(work, max(ks))
-    host_rpm = build_host_package(work / "host")
+    host_rpm = build_host_package(work / "host", host_target())
     rows = []
     for k in ks:
         chosen = sites[:k]

@@ -5,9 +5,10 @@ scripts call. The minimal reliable way found here: copy the host's own binaries 
 coreutils, sed, grep, cmp) together with the shared libraries `ldd` names, in the usr-merged
 layout, plus a /dev/null (without it every `>/dev/null` fails and dnf still exits 0).
 
-semodule, restorecon, load_policy and selinuxenabled are stand-ins that exist ONLY inside this
-root: they append their argument list to /var/log/standin.calls and succeed (selinuxenabled says
-"enabled", so the scripts take their relabelling path). `fail_next("semodule")` makes the next
+semodule, restorecon, load_policy, selinuxenabled, systemctl, systemd-tmpfiles, getent, groupadd
+and useradd are stand-ins that exist ONLY inside this root: they append their argument list to
+/var/log/standin.calls and succeed (selinuxenabled says "enabled", so the scripts take their
+relabelling path; /run/systemd/system exists, so they take their systemd path). `fail_next("semodule")` makes the next
 semodule call exit 1. Tests then replay each recorded semodule argument list against the real
 `semodule -p` on a private policy root (see replay_semodule), so a wrong argument still fails.
 
@@ -26,8 +27,21 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sitepolicy.targets import Target
+
 TOOLS = ("dash", "sha256sum", "cat", "sed", "grep", "sort", "cmp", "cp", "mv", "rm", "mkdir", "touch", "chmod")
-STANDINS = ("semodule", "restorecon", "load_policy", "selinuxenabled")
+# Stand-ins and their exit status: getent says "no such user", so %pre creates the pool's account.
+STANDINS = {
+    "semodule": 0,
+    "restorecon": 0,
+    "load_policy": 0,
+    "selinuxenabled": 0,
+    "systemctl": 0,
+    "systemd-tmpfiles": 0,
+    "getent": 2,
+    "groupadd": 0,
+    "useradd": 0,
+}
 CALL_LOG = "var/log/standin.calls"
 FAIL_DIR = "var/lib/standin-fail"
 
@@ -36,7 +50,7 @@ STANDIN = """#!/bin/sh
 name=${0##*/}
 { printf '%s' "$name"; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; } >> /CALL_LOG
 if [ -e /FAIL_DIR/$name ]; then rm -f /FAIL_DIR/$name; echo "$name: failing once, as the test asked" >&2; exit 1; fi
-exit 0
+exit EXIT
 """
 
 HOST_SPEC = """Name: sitepolicy-test-host
@@ -49,6 +63,10 @@ Provides: /bin/sh
 Provides: selinux-policy-{store}
 Provides: policycoreutils
 Provides: coreutils
+Provides: diffutils
+Provides: {php_fpm_package}
+Provides: systemd
+Provides: {useradd_package}
 Provides: grep
 Provides: sed
 %description
@@ -116,10 +134,11 @@ class RpmRoot:
         os.chmod(root / "dev/null", 0o666)
         (root / "etc/selinux/config").write_text(f"SELINUX=enforcing\nSELINUXTYPE={self.store}\n")
         standin = STANDIN.replace("CALL_LOG", CALL_LOG).replace("FAIL_DIR", FAIL_DIR)
-        for name in STANDINS:
+        for name, status in STANDINS.items():
             tool = root / "usr/sbin" / name
-            tool.write_text(standin)
+            tool.write_text(standin.replace("EXIT", str(status)))
             tool.chmod(0o755)
+        (root / "run/systemd/system").mkdir(parents=True, exist_ok=True)
         (root / FAIL_DIR).mkdir(parents=True, exist_ok=True)
         self.home.mkdir(exist_ok=True)
         (self.home / ".rpmmacros").write_text("%_dbpath /var/lib/rpm\n")
@@ -177,11 +196,15 @@ class RpmRoot:
         (self.path / FAIL_DIR / tool).touch()
 
 
-def build_host_package(directory: Path, store: str = "default") -> Path:
+def build_host_package(directory: Path, target: Target) -> Path:
     """The test-only package standing for the host's own /bin/sh, policy and policycoreutils."""
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / "sitepolicy-test-host.spec"
-    spec.write_text(HOST_SPEC.format(store=store))
+    spec.write_text(
+        HOST_SPEC.format(
+            store=target.store, php_fpm_package=target.php_fpm_package, useradd_package=target.useradd_package
+        )
+    )
     top = directory / "top"
     subprocess.run(
         ["rpmbuild", "-bb", "--define", f"_topdir {top}", "--define", f"_rpmdir {directory}", str(spec)],

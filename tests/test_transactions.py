@@ -43,6 +43,7 @@ def definition(name: str, extra: str) -> str:
 @dataclass(frozen=True)
 class Builds:
     rpms: dict[tuple[str, int], Path]  # -selinux package per (site, release)
+    fpm: dict[tuple[str, int], Path]  # -php-fpm package per (site, release)
     sites: dict[tuple[str, int], Site]
     runtime: Path
     host: Path
@@ -53,6 +54,7 @@ class Builds:
 def builds(tmp_path_factory, target, headers) -> Builds:
     base = tmp_path_factory.mktemp("transactions")
     rpms: dict[tuple[str, int], Path] = {}
+    fpm: dict[tuple[str, int], Path] = {}
     sites: dict[tuple[str, int], Site] = {}
     for (name, release), extra in VARIANTS.items():
         defs = base / f"defs-{release}"
@@ -61,15 +63,16 @@ def builds(tmp_path_factory, target, headers) -> Builds:
         site = load_site(defs / f"{name}.yaml")
         built = build_site(site, target, headers, base / f"build-{release}", str(release))
         rpms[(name, release)] = next(p for p in built.rpms if p.name.startswith(site.names.selinux_package + "-1"))
+        fpm[(name, release)] = next(p for p in built.rpms if p.name.startswith(site.names.php_fpm_package + "-1"))
         sites[(name, release)] = site
     runtime = build_runtime(target, base / "build").rpms[0]
-    host = build_host_package(base / "host", target.store)
+    host = build_host_package(base / "host", target)
     repo = base / "repo"
     repo.mkdir()
-    for path in (*rpms.values(), runtime, host):
+    for path in (*rpms.values(), *fpm.values(), runtime, host):
         (repo / path.name).symlink_to(path)
     subprocess.run(["createrepo_c", "-q", str(repo)], check=True)
-    return Builds(rpms, sites, runtime, host, repo)
+    return Builds(rpms, fpm, sites, runtime, host, repo)
 
 
 class Host:
@@ -300,3 +303,33 @@ def test_without_the_runtime_a_site_installs_itself_and_ends_the_same(builds, tm
     assert operations(call) == (set(), {module(a)})
     host.replay(call)
     assert host.modules() == set()
+
+
+def test_php_fpm_units_start_once_the_policy_is_loaded(builds, tmp_path, target):
+    """Both packages of two sites and the runtime in one transaction: the units are enabled by their
+    packages and started by reconcile after the one semodule call, load_policy and restorecon."""
+    host = Host(tmp_path, builds, "rpm", target.store)
+    a, b = SITES[:2]
+    files = [builds.rpms[(a, 1)], builds.fpm[(a, 1)], builds.rpms[(b, 1)], builds.fpm[(b, 1)], builds.runtime]
+    result = host.root.rpm("-i", *files)
+    assert result.returncode == 0 and "scriptlet failed" not in result.stderr, result.stderr
+    calls = host.root.calls()
+    units = [builds.sites[(x, 1)].names.unit for x in (a, b)]
+    (call,) = semodule_calls(calls)
+    assert operations(call) == ({module(a), module(b)}, set())
+    assert len(relabelled(calls)) == 1  # the -php-fpm packages leave relabelling to the runtime too
+    order = [(c.tool, c.args[:1]) for c in calls if c.tool in ("semodule", "load_policy", "restorecon", "systemctl")]
+    starts = [i for i, c in enumerate(calls) if c.tool == "systemctl" and c.args[:1] == ("start",)]
+    assert sorted(calls[i].args[1] for i in starts) == sorted(units), order
+    assert min(starts) > max(i for i, c in enumerate(calls) if c.tool in ("semodule", "load_policy", "restorecon"))
+    for unit in units:
+        assert Call("systemctl", ("enable", unit)) in calls
+    host.replay(call)
+    assert host.modules() == {module(a), module(b)}
+
+    # A -php-fpm package installed after its module is in starts its unit itself.
+    host.root.rpm("-e", builds.sites[(a, 1)].names.php_fpm_package)
+    host.root.clear_calls()
+    assert host.root.rpm("-i", builds.fpm[(a, 1)]).returncode == 0
+    calls = host.root.calls()
+    assert Call("systemctl", ("start", units[0])) in calls and semodule_calls(calls) == []
