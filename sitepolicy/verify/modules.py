@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +33,15 @@ class SiteModule:
 
 
 def selinux_rpm(layout: TargetLayout, site: Site) -> Path | None:
-    """The site's built -selinux RPM under build/<target>/rpms/, if there is one."""
-    found = sorted(layout.rpms.glob(f"{site.names.selinux_package}-*.noarch.rpm"))
-    for path in found:
-        if read_package(path).name == site.names.selinux_package:
-            return path
+    """The site's built -selinux RPM, as its build manifest lists it, if the site was built."""
+    manifest = layout.site_dir(site) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    for relative in json.loads(manifest.read_text()).get("outputs", []):
+        path = layout.root / relative
+        if path.name.startswith(site.names.selinux_package + "-") and path.is_file():
+            if read_package(path).name == site.names.selinux_package:
+                return path
     return None
 
 

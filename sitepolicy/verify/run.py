@@ -13,6 +13,8 @@ from .access import PolicyIndex
 from .modules import SiteModule, module_file_contexts
 from .policyroot import LinkedPolicy, link_policy
 from .proofs import (
+    INIT,
+    WEB_SERVER,
     Finding,
     Labeler,
     flow_sets,
@@ -47,6 +49,7 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
     index = PolicyIndex(setools.SELinuxPolicy(str(linked.policy_kern)))
     labeler = Labeler(str(linked.file_contexts))
     sites = [m.site for m in modules]
+    index.preload([*(s.names.domain for s in sites), WEB_SERVER, INIT])
     flows = {s.name: flow_sets(index, s) for s in sites}
     findings: list[Finding] = []
     for module in modules:
