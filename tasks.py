@@ -33,8 +33,11 @@ def build_site(c, site=None, all=False, target="", headers="", release="1"):  # 
         verified = workflow.verify_after_build(ROOT, target or None, headers or None)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
-    if verified is not None:  # on stderr: stdout is the built paths, one per line
+    # on stderr: stdout is the built paths, one per line
+    if verified is not None:
         print(workflow.verify_text(verified), file=sys.stderr)
+    else:
+        print("verify: skipped, this host cannot link modules built for that target", file=sys.stderr)
     for path in paths:
         print(path)
     if verified is not None:

@@ -50,13 +50,14 @@ SHARED_TYPES: tuple[SharedType, ...] = (
     _shared(
         "init_t",
         "fifo_file",
-        "anonymous pipes systemd (init_t) creates for a service's stdin/stdout/stderr: each service gets "
-        "its own, reachable only by inheritance, never by a path",
+        "anonymous pipes systemd (init_t) creates for a service stdin/stdout/stderr: each service gets "
+        "its own; no open permission, so reachable only as an inherited descriptor, never by a path",
     ),
     _shared(
         "initrc_t",
         "fifo_file",
-        "anonymous pipes of an init script that started the service (init_daemon_domain): inherited, no path",
+        "pipes of an init script that started the service (init_daemon_domain): no open permission, "
+        "so reachable only as an inherited descriptor",
     ),
     _shared(
         "init_tmpfs_t",
@@ -68,7 +69,9 @@ SHARED_TYPES: tuple[SharedType, ...] = (
         "hugetlbfs_t",
         "file",
         "huge-page memory of opcache (fs_mmap_rw_hugetlbfs_files): anonymous MAP_HUGETLB mappings live on the "
-        "kernel internal hugetlbfs; neither site may create or name a file on a mounted hugetlbfs (no add_name)",
+        "kernel internal hugetlbfs. Residual risk: the interface also grants open and dir search, so both "
+        "sites could open a file that ANOTHER domain created on a mounted hugetlbfs (/dev/hugepages); "
+        "neither site can create one there (no add_name)",
     ),
 )
 
