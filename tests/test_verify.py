@@ -18,10 +18,11 @@ from sitepolicy.render import render_policy
 from sitepolicy.selinux import compile_module
 from sitepolicy.site import Site, site_from_mapping
 from sitepolicy.verify import verify_modules
+from sitepolicy.verify.access import PolicyIndex
 from sitepolicy.verify.allowlist import SHARED_TYPES
 from sitepolicy.verify.cache import cache_key
 from sitepolicy.verify.modules import SiteModule, modules_from_dir, modules_from_rpms
-from sitepolicy.verify.proofs import Finding, Proof, lookalike_paths
+from sitepolicy.verify.proofs import Finding, Proof, lookalike_paths, prove_entry, prove_needs
 from sitepolicy.verify.report import WEB_SERVER_ROW, render_text
 from sitepolicy.verify.run import VerifyFailed
 from sitepolicy.workflow import check_verified
@@ -148,6 +149,13 @@ def test_cache_key_follows_every_module_and_definition(examples_verified, exampl
             "{ append getattr ioctl lock open read write };",
         ),
         (
+            "shared-tmp",
+            Proof.CHANNELS,
+            "selinux.rskeens.com",
+            "private.rskeens.com",
+            "tmp_t:file written by: allow sitepolicy_private_rskeens_com_t tmp_t:file",
+        ),
+        (
             "unescaped-dot",
             Proof.FILE_CONTEXTS,
             "selinux.rskeens.com",
@@ -180,6 +188,30 @@ def test_broken_templates_fail_with_the_rule_named(
     with pytest.raises(VerifyFailed) as failed:
         check_verified(result)
     assert failed.value.exit_code != 0
+
+
+def test_a_domain_without_its_rules_fails_entry_and_needs_naming_the_permission(examples_verified):
+    import setools
+
+    result, *_ = examples_verified
+    kern = result.policy_root / "var/lib/selinux" / result.report.store / "active/policy.kern"
+    index = PolicyIndex(setools.SELinuxPolicy(str(kern)))
+    ghost = site_from_mapping(
+        {"site": "ghost.example.com", "docroot": "/srv/www/ghost.example.com", "user": "ghost"},
+        Path("ghost.example.com.yaml"),
+    )
+    entry = prove_entry(index, ghost)
+    # init_t executing httpd_exec_t, and no automatic transition, hold whatever the site
+    assert {f.what for f in entry if f.ok} == {
+        "init_t may execute httpd_exec_t",
+        "no automatic transition on httpd_exec_t",
+    }
+    assert "no unconditional rule allows init_t sitepolicy_ghost_example_com_t:process { transition }" in {
+        r for f in entry for r in f.rules
+    }
+    needs = prove_needs(index, ghost)
+    assert needs and not any(f.ok for f in needs)
+    assert any("capability { setgid setuid }" in r for f in needs for r in f.rules)
 
 
 def test_lookalikes_keep_real_writable_dirs_and_the_docroot_content():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +50,6 @@ def load(directory: Path, key: str) -> Report | None:
 
 def store(directory: Path, key: str, report: Report) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{key}.tmp"
-    tmp.write_text(report.to_json())
-    tmp.rename(directory / f"{key}.json")
+    with tempfile.NamedTemporaryFile("w", dir=directory, prefix=f".{key}.", delete=False) as tmp:
+        tmp.write(report.to_json())
+    Path(tmp.name).rename(directory / f"{key}.json")

@@ -7,6 +7,7 @@ policy.NN and file_contexts into the live /etc/selinux, see FACTS.)
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,18 +52,24 @@ def link_policy(directory: Path, store: str, modules: Sequence[Path], live_root:
     require_tool("semodule", "policycoreutils")
     live_store(store, live_root)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    fresh = directory.with_name(directory.name + ".new")
-    shutil.rmtree(fresh, ignore_errors=True)
-    for tree in LIVE_TREES:
-        shutil.copytree(live_root / tree, fresh / tree, symlinks=True)
-    start = time.monotonic()
-    run(
-        ["semodule", "-p", fresh, "-s", store, "-n", "-X", "200", "-i", *modules],
-        hint="linking the site modules into a private copy of the base policy",
-    )
-    seconds = time.monotonic() - start
-    shutil.rmtree(directory, ignore_errors=True)
-    fresh.rename(directory)
+    # Built aside and swapped in, so a failed link never leaves a half-made root where the last good one was.
+    fresh = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        for tree in LIVE_TREES:
+            shutil.copytree(live_root / tree, fresh / tree, symlinks=True)
+        start = time.monotonic()
+        run(
+            ["semodule", "-p", fresh, "-s", store, "-n", "-X", "200", "-i", *modules],
+            hint="linking the site modules into a private copy of the base policy",
+        )
+        seconds = time.monotonic() - start
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            directory.rename(old / "root")
+            shutil.rmtree(old, ignore_errors=True)
+        fresh.rename(directory)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
     linked = LinkedPolicy(directory, store, seconds)
     if not linked.policy_kern.is_file():
         raise SitepolicyError(f"semodule -p {directory} wrote no {linked.policy_kern}")
