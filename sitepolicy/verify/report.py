@@ -100,9 +100,9 @@ def render_text(report: Report, relinked: bool = True) -> str:
     lines.append("")
     if report.ok:
         lines.append(f"verify: all {len(report.findings)} checks passed")
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
     lines.append(f"verify: {len(report.failures)} of {len(report.findings)} checks FAILED")
     for f in report.failures:
         lines.append(f"[proof {int(f.proof)}: {f.proof.title}] {f.subject} -> {f.obj}: {f.what}")
         lines += [f"    {rule}" for rule in f.rules]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
