@@ -9,7 +9,7 @@ from pathlib import Path
 from invoke import Collection, task
 
 from sitepolicy import workflow
-from sitepolicy.cli import SiteOrAll, exit_for
+from sitepolicy.cli import OptionalSite, SiteOrAll, exit_for
 from sitepolicy.errors import SitepolicyError
 
 ROOT = Path(__file__).resolve().parent
@@ -43,10 +43,40 @@ def build_site(c, site=None, all=False, target="", headers="", release="", jobs=
             force=force,
             report=lambda line: print(line, file=sys.stderr, flush=True),
         )
+        verified = workflow.verify_after_build(ROOT, target or None, headers or None)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
+    # on stderr: stdout is the built paths, one per line
+    if verified is not None:
+        print(workflow.verify_text(verified), file=sys.stderr)
+    else:
+        print("verify: skipped, this host cannot link modules built for that target", file=sys.stderr)
     for path in paths:
         print(path)
+    if verified is not None:
+        try:
+            workflow.check_verified(verified)
+        except SitepolicyError as exc:
+            raise exit_for(exc) from None
+
+
+@task(
+    klass=OptionalSite,
+    positional=["site"],
+    help={
+        "site": "report only this site (every site in sites.d/ is linked and proven together)",
+        "json": "print the result as JSON",
+        "target": "target profile; verify links against this host's own policy store",
+    },
+)
+def verify(c, site=None, json=False, target=""):
+    """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure."""
+    try:
+        result = workflow.verify(ROOT, [site] if site else [], target or None)
+        print(workflow.verify_text(result, as_json=json))
+        workflow.check_verified(result)
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
 
 
 @task(name="list-sites")
@@ -67,4 +97,4 @@ def new_site(c, name):
         raise exit_for(exc) from None
 
 
-ns = Collection(build_site, list_sites, new_site)
+ns = Collection(build_site, list_sites, new_site, verify)
