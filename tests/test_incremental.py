@@ -34,6 +34,7 @@ def build_all(root: Path, *args: str):
     return result
 
 
+@pytest.mark.slow
 def test_parallel_build_reports_each_package_then_a_summary(tmp_path, target):
     root = make_project(tmp_path)
     result = build_all(root, "-j", "2")
@@ -54,6 +55,7 @@ def test_parallel_build_reports_each_package_then_a_summary(tmp_path, target):
     }
 
 
+@pytest.mark.slow
 def test_nothing_changed_builds_nothing_and_changes_nothing(tmp_path):
     root = make_project(tmp_path)
     first = build_all(root)
@@ -65,6 +67,7 @@ def test_nothing_changed_builds_nothing_and_changes_nothing(tmp_path):
     assert (root / "sites.d/releases.lock").read_text() == lock_before
 
 
+@pytest.mark.slow
 def test_a_changed_definition_rebuilds_that_site_only_with_the_next_release(tmp_path, target):
     root = make_project(tmp_path)
     build_all(root)
@@ -81,6 +84,7 @@ def test_a_changed_definition_rebuilds_that_site_only_with_the_next_release(tmp_
     assert not any("private.rskeens.com-selinux-1.0-1" in k for k in after)  # the old release is replaced
 
 
+@pytest.mark.slow
 def test_force_and_a_clean_clone_rebuild_with_the_same_releases(tmp_path, target):
     root = make_project(tmp_path)
     definition = root / "sites.d" / "private.rskeens.com.yaml"
@@ -99,6 +103,7 @@ def test_force_and_a_clean_clone_rebuild_with_the_same_releases(tmp_path, target
     assert clone.stdout == first.stdout and lock_releases(root) == releases
 
 
+@pytest.mark.slow
 def test_explicit_release_bypasses_the_lock(tmp_path, target):
     root = make_project(tmp_path)
     result = build_all(root, "--release", "7")
@@ -122,6 +127,7 @@ def test_release_lock_rules(tmp_path):
         ReleaseLock.load(tmp_path / "releases.lock")
 
 
+@pytest.mark.slow
 def test_a_failed_site_does_not_stop_the_others_and_is_not_recorded(tmp_path):
     root = make_project(tmp_path)
     # A php_fpm path that passes validation but names no binary still builds; break the build instead
