@@ -8,14 +8,14 @@ from pathlib import Path
 from invoke import Collection, task
 
 from sitepolicy import workflow
-from sitepolicy.cli import OptionalSite, SiteOrAll, exit_for
+from sitepolicy.cli import OptionalSite, exit_for
 from sitepolicy.errors import SitepolicyError
 
 ROOT = Path(__file__).resolve().parent
 
 
 @task(
-    klass=SiteOrAll,
+    klass=OptionalSite,
     positional=["site"],
     name="build-site",
     help={
