@@ -1,0 +1,537 @@
+"""publish: sitepolicy packages into a yum repository, signed, atomically, under a lock.
+
+Layout of a repository directory (one per target):
+
+    Packages/*.rpm            binary packages (signed when the repository is signed)
+    SRPMS/*.src.rpm           source packages (--with-srpms)
+    repodata -> .meta/<id>/repodata   the current metadata; a symlink swapped in one rename(2)
+    .meta/<id>/repodata/      metadata generations (the current and the previous one are kept)
+    RPM-GPG-KEY-sitepolicy    the public key (signed repositories)
+    sites.repo                what hosts put into /etc/yum.repos.d/
+    .sitepolicy/repo.json     the repository's target and signing key, fixed by its first publish
+    .sitepolicy/lock          flock(2)ed for the whole publish
+
+Order of a publish: lock; inspect every candidate and the repository and refuse (before anything is
+written) what does not belong; stage and sign the candidates inside the repository; link them into
+place; build a complete new metadata generation aside (createrepo_c, sign repomd.xml); swap the
+symlink; then prune. A reader (dnf) sees the old metadata or the new one, never a mix; a failure
+before the swap removes what it added.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SitepolicyError
+from .repofile import REPO_FILE, check_base_url, default_base_url, render_repo_file
+from .rpm import read_payload_file
+from .signing import KEY_FILE, SigningKey, export_public_key, sign_file, sign_packages
+from .tools import require_tool, run
+
+PACKAGES = "Packages"
+SOURCES = "SRPMS"
+STATE_DIR = ".sitepolicy"
+META_DIR = ".meta"
+PREFIX = "sitepolicy-"
+DEFAULT_KEEP = 3
+# The system createrepo_c: a PyPI wheel of the same name would shadow it inside a virtualenv and
+# write different metadata (zstd, no sqlite).
+CREATEREPO = "/usr/bin/createrepo_c"
+
+TARGET_PROVIDE = re.compile(r"^sitepolicy-target\(([a-z0-9]+)\)$")
+SITE_PROVIDE = re.compile(r"^sitepolicy-site\(([a-z0-9.-]+)\)$")
+SPEC_GLOBAL = re.compile(r"^%global (sp_[a-z_]+) (\S+)$", re.MULTILINE)
+KEY_ID_IN_SIGNATURE = re.compile(r"Key ID ([0-9a-f]{16})")
+
+
+class RepoError(SitepolicyError):
+    """The repository cannot be used as asked (locked state, wrong target or key)."""
+
+    exit_code = 2
+
+
+class PublishRefused(SitepolicyError):
+    """One or more packages may not go into the repository; nothing was changed."""
+
+    exit_code = 2
+
+    def __init__(self, repo: Path, reasons: list[str]) -> None:
+        self.reasons = reasons
+        lines = "\n".join(f"  - {r}" for r in reasons)
+        super().__init__(f"publish to {repo} refused, nothing was changed:\n{lines}")
+
+
+# --------------------------------------------------------------------------- package headers
+
+
+@dataclass(frozen=True)
+class Package:
+    """What publish needs to know about one RPM, read from its header."""
+
+    path: Path
+    name: str
+    epoch: int
+    version: str
+    release: str
+    arch: str
+    is_source: bool
+    header_sha256: str  # digest of the main header: identical for a package before and after signing
+    signer: str | None  # long key id of the header signature
+    site: str | None  # from sitepolicy's recorded build metadata; None when there is none
+    identity: str | None
+    target: str | None
+    module: str | None = None
+    problems: tuple[str, ...] = ()  # why this does not look like a package sitepolicy built
+
+    @property
+    def evr(self) -> tuple[str, str, str]:
+        return (str(self.epoch), self.version, self.release)
+
+    @property
+    def nevra(self) -> str:
+        epoch = f"{self.epoch}:" if self.epoch else ""
+        return f"{self.name}-{epoch}{self.version}-{self.release}.{'src' if self.is_source else self.arch}"
+
+
+def _header(path: Path):  # type: ignore[no-untyped-def]
+    import rpm  # the OS bindings (python3-rpm); the virtualenv sees them through --system-site-packages
+
+    ts = rpm.TransactionSet()
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    try:
+        with path.open("rb") as handle:
+            return ts.hdrFromFdno(handle.fileno())
+    except (OSError, rpm.error) as exc:
+        raise RepoError(f"{path}: not a readable RPM ({exc})") from exc
+
+
+def _buildinfo(path: Path, name: str, version: str) -> dict[str, str]:
+    try:
+        text = read_payload_file(path, f"/usr/share/doc/{name}-{version}/BUILDINFO").decode("utf-8", "replace")
+    except (SitepolicyError, OSError, ValueError):
+        return {}
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def _spec_globals(path: Path, name: str) -> dict[str, str]:
+    try:
+        text = read_payload_file(path, f"{name}.spec").decode("utf-8", "replace")
+    except (SitepolicyError, OSError, ValueError):
+        return {}
+    return dict(SPEC_GLOBAL.findall(text))
+
+
+def read_package(path: Path, deep: bool = True) -> Package:
+    """Header facts, and (``deep``) the build metadata sitepolicy records, checked for consistency."""
+    header = _header(path)
+    name = header.format("%{NAME}")
+    version = header.format("%{VERSION}")
+    signature = header.format("%{RSAHEADER:pgpsig}")
+    match = KEY_ID_IN_SIGNATURE.search(signature)
+    is_source = bool(header.isSource())
+    provides = dict(
+        zip(
+            header.format("[%{PROVIDENAME}\n]").splitlines(),
+            header.format("[%{PROVIDEVERSION}\n]").splitlines(),
+            strict=False,
+        )
+    )
+    target = next((m.group(1) for p in provides if (m := TARGET_PROVIDE.match(p))), None)
+    site_provides = [(m.group(1), v) for p, v in provides.items() if (m := SITE_PROVIDE.match(p))]
+    site, identity = site_provides[0] if len(site_provides) == 1 else (None, None)
+    module = None
+    problems: list[str] = []
+    if not name.startswith(PREFIX):
+        problems.append(f"its name does not start with {PREFIX!r}")
+    if deep and is_source:
+        spec = _spec_globals(path, name)
+        site, identity, target = spec.get("sp_site"), spec.get("sp_identity"), spec.get("sp_target")
+        if not (site and identity and target):
+            problems.append("its spec carries no sitepolicy build metadata (sp_site, sp_identity, sp_target)")
+    elif not is_source:
+        if target is None or site is None or not identity:
+            problems.append("it has no sitepolicy-target(...) and sitepolicy-site(...) = ... Provides")
+        if deep and name.endswith("-selinux"):
+            info = _buildinfo(path, name, version)
+            expected = {"site": site, "target": target, "identity": identity}
+            if not info.get("tool", "").startswith("sitepolicy "):
+                problems.append("its BUILDINFO (in the package docs) is missing or was not written by sitepolicy")
+            else:
+                for key, value in expected.items():
+                    if info.get(key) != value:
+                        problems.append(f"its BUILDINFO says {key}={info.get(key)!r} but its Provides say {value!r}")
+                module = info.get("module")
+    if site is not None and not is_source and name not in (f"{PREFIX}{site}-selinux", f"{PREFIX}{site}-php-fpm"):
+        problems.append(f"its name does not belong to the site {site!r} it says it was built for")
+    if not deep and not is_source and name.endswith("-selinux"):
+        basenames = header.format("[%{BASENAMES}\n]").splitlines()
+        module = next((f.removesuffix(".pp.bz2") for f in basenames if f.endswith(".pp.bz2")), None)
+    return Package(
+        path=path,
+        name=name,
+        epoch=int(header.format("%{EPOCHNUM}")),
+        version=version,
+        release=header.format("%{RELEASE}"),
+        arch=header.format("%{ARCH}"),
+        is_source=is_source,
+        header_sha256=header.format("%{SHA256HEADER}"),
+        signer=match.group(1) if match else None,
+        site=site,
+        identity=identity,
+        target=target,
+        module=module,
+        problems=tuple(problems),
+    )
+
+
+def compare_evr(a: tuple[str, str, str], b: tuple[str, str, str]) -> int:
+    import rpm
+
+    return int(rpm.labelCompare(a, b))
+
+
+# --------------------------------------------------------------------------- repository state
+
+
+@dataclass(frozen=True)
+class RepoState:
+    target: str
+    signing_key: str | None  # fingerprint; None for an unsigned repository
+    base_url: str | None = None  # where hosts reach it (the .repo file); None: its file:// URL
+
+    @staticmethod
+    def load(repo: Path) -> RepoState | None:
+        path = repo / STATE_DIR / "repo.json"
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return RepoState(str(data["target"]), data.get("signing_key"), data.get("base_url"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RepoError(f"{path}: unreadable repository state ({exc}); restore it or use a new directory") from exc
+
+    def save(self, repo: Path) -> None:
+        _write_atomic(
+            repo / STATE_DIR / "repo.json",
+            json.dumps({"target": self.target, "signing_key": self.signing_key, "base_url": self.base_url}, indent=2)
+            + "\n",
+        )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def locked(repo: Path) -> Iterator[None]:
+    """Exclusive flock(2) on the repository for the whole publish; a second publish waits."""
+    lock_path = repo / STATE_DIR / "lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def existing_packages(repo: Path) -> list[Package]:
+    found = [*sorted((repo / PACKAGES).glob("*.rpm")), *sorted((repo / SOURCES).glob("*.src.rpm"))]
+    return [read_package(p, deep=False) for p in found]
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+@dataclass(frozen=True)
+class Plan:
+    add: tuple[Package, ...]
+    replace: tuple[Package, ...]  # already published NEVRAs that --force replaces
+    unchanged: tuple[Package, ...]  # already published, identical: nothing to do
+    reasons: tuple[str, ...] = field(default=())
+
+
+def plan_publish(
+    candidates: list[Package], existing: list[Package], target: str, signed_by: str | None, force: bool
+) -> Plan:
+    """Decide what goes in; every reason to refuse is collected, so the user sees them all at once."""
+    reasons: list[str] = []
+    add: list[Package] = []
+    replace: list[Package] = []
+    unchanged: list[Package] = []
+    by_name: dict[str, list[Package]] = {}
+    for pkg in existing:
+        by_name.setdefault(pkg.name, []).append(pkg)
+    sites = {p.site: p for p in existing if p.site and p.identity}
+    modules = {p.module: p for p in existing if p.module}
+    seen: dict[str, Package] = {}
+    for pkg in candidates:
+        where = pkg.path.name
+        if pkg.problems:
+            reasons.append(f"{where}: not built by sitepolicy: {'; '.join(pkg.problems)}")
+            continue
+        if pkg.target != target:
+            reasons.append(f"{where}: built for target {pkg.target!r}, but this repository is for {target!r}")
+        if signed_by is not None and pkg.signer != signed_by[-16:].lower():
+            state = "unsigned" if pkg.signer is None else f"signed by key {pkg.signer}"
+            reasons.append(f"{where}: {state}, but this repository is signed by {signed_by}: publish with --sign")
+        holder = sites.get(pkg.site or "")
+        if holder is not None and holder.identity != pkg.identity:
+            reasons.append(
+                f"{where}: the repository already holds {holder.name} for a different definition of "
+                f"{pkg.site} (identity {holder.identity}, this one {pkg.identity}: docroot or pool account "
+                "differ): another site claims the same package and module names"
+            )
+        module_holder = modules.get(pkg.module or "")
+        if module_holder is not None and module_holder.site != pkg.site:
+            reasons.append(f"{where}: module {pkg.module} is already shipped by {module_holder.name}")
+        if pkg.nevra in seen:
+            reasons.append(f"{where}: {pkg.nevra} is given twice ({seen[pkg.nevra].path})")
+            continue
+        seen[pkg.nevra] = pkg
+        same_kind = [p for p in by_name.get(pkg.name, []) if p.is_source == pkg.is_source]
+        twin = next((p for p in same_kind if p.nevra == pkg.nevra), None)
+        newest = max(same_kind, key=_EvrKey, default=None)
+        if twin is not None:
+            if twin.header_sha256 == pkg.header_sha256:
+                unchanged.append(pkg)
+            elif force:
+                replace.append(pkg)
+            else:
+                reasons.append(
+                    f"{where}: {pkg.nevra} is already published with different content; "
+                    "build it with a higher --release (or --force to replace it)"
+                )
+            continue
+        if newest is not None and compare_evr(pkg.evr, newest.evr) < 0 and not force:
+            reasons.append(
+                f"{where}: version {pkg.version}-{pkg.release} is older than {newest.version}-{newest.release}, "
+                "which the repository holds (--force to publish it anyway)"
+            )
+            continue
+        add.append(pkg)
+    return Plan(tuple(add), tuple(replace), tuple(unchanged), tuple(reasons))
+
+
+class _EvrKey:
+    """Sort key ordering packages by rpm's own version comparison."""
+
+    def __init__(self, pkg: Package) -> None:
+        self.evr = pkg.evr
+
+    def __lt__(self, other: _EvrKey) -> bool:
+        return compare_evr(self.evr, other.evr) < 0
+
+
+def to_prune(packages: list[Package], keep: int) -> list[Package]:
+    """All but the ``keep`` newest versions of each package (binary and source counted apart)."""
+    groups: dict[tuple[str, bool], list[Package]] = {}
+    for pkg in packages:
+        groups.setdefault((pkg.name, pkg.is_source), []).append(pkg)
+    pruned: list[Package] = []
+    for group in groups.values():
+        group.sort(key=_EvrKey, reverse=True)
+        pruned += group[keep:]
+    return pruned
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def build_metadata(repo: Path, files: list[Path], previous: Path | None) -> Path:
+    """A complete metadata generation in .meta/<id>/repodata, built aside from the live one."""
+    if not Path(CREATEREPO).exists():
+        require_tool("createrepo_c", "createrepo-c (Debian/Ubuntu) or createrepo_c (Fedora/EL)")
+    meta_root = repo / META_DIR
+    meta_root.mkdir(exist_ok=True)
+    generation = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%dT%H%M%S-"), dir=meta_root))
+    pkglist = generation / "pkglist"
+    pkglist.write_text("".join(f"{f.relative_to(repo)}\n" for f in files))
+    argv: list[str | Path] = [
+        CREATEREPO if Path(CREATEREPO).exists() else "createrepo_c",
+        "--quiet",
+        "--outputdir",
+        generation,
+        "--pkglist",
+        pkglist,
+    ]
+    if previous is not None and (previous / "repomd.xml").exists():
+        argv += ["--update", "--update-md-path", previous]
+    argv.append(repo)
+    run(argv)
+    pkglist.unlink()
+    return generation / "repodata"
+
+
+def swap_metadata(repo: Path, repodata: Path) -> None:
+    """Point repo/repodata at the new generation with one rename(2) of a symlink."""
+    link = repo / "repodata"
+    if link.exists() and not link.is_symlink():
+        # A repository made by hand (createrepo_c on it): move its metadata into a generation.
+        legacy = repo / META_DIR / "legacy"
+        shutil.rmtree(legacy, ignore_errors=True)
+        legacy.mkdir(parents=True)
+        link.rename(legacy / "repodata")
+    tmp_link = repo / f".repodata.{os.getpid()}.new"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(repodata.relative_to(repo))
+    os.replace(tmp_link, link)
+
+
+def key_changes(repo: Path, key: SigningKey | None) -> bool:
+    """Whether the published key file is missing for a signed repository (e.g. deleted by hand)."""
+    return key is not None and not (repo / KEY_FILE).exists()
+
+
+def current_metadata(repo: Path) -> Path | None:
+    link = repo / "repodata"
+    return link.resolve() if link.exists() else None
+
+
+def drop_old_generations(repo: Path, keep: tuple[Path, ...]) -> None:
+    """Keep the live generation and the one before (a reader may still be fetching it)."""
+    keep_dirs = {p.parent.resolve() for p in keep if p is not None}
+    for generation in (repo / META_DIR).iterdir() if (repo / META_DIR).is_dir() else []:
+        if generation.resolve() not in keep_dirs:
+            shutil.rmtree(generation, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- publish
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    repo: Path
+    added: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    pruned: tuple[str, ...]
+    repo_file: Path
+    signed: bool
+
+
+def publish(
+    repo: Path,
+    candidates: list[Path],
+    target: str,
+    key: SigningKey | None = None,
+    base_url: str | None = None,
+    keep: int = DEFAULT_KEEP,
+    force: bool = False,
+) -> PublishResult:
+    if keep < 1:
+        raise RepoError(f"--keep {keep}: at least 1 (the newest version of each package stays)")
+    if not candidates:
+        raise RepoError("nothing to publish: build the sites first (invoke build-site --all)")
+    repo.mkdir(parents=True, exist_ok=True)
+    with locked(repo):
+        state = RepoState.load(repo)
+        fingerprint = key.fingerprint if key else None
+        url = check_base_url(base_url) if base_url else None
+        refusals: list[str] = []
+        if state is not None:
+            if state.target != target:
+                raise RepoError(f"{repo} is the repository of target {state.target!r}, not {target!r}: one per target")
+            if state.signing_key is not None and fingerprint is None:
+                refusals.append(f"the repository is signed (key {state.signing_key}): publish with --sign")
+            elif state.signing_key != fingerprint:
+                refusals.append(
+                    f"the repository is {'signed by ' + state.signing_key if state.signing_key else 'unsigned'}; "
+                    f"this publish signs with {fingerprint}: one key per repository"
+                )
+            state = RepoState(state.target, state.signing_key, url or state.base_url)
+        else:
+            state = RepoState(target, fingerprint, url)
+
+        stage = Path(tempfile.mkdtemp(prefix=".incoming-", dir=repo))
+        try:
+            staged = []
+            for path in candidates:
+                if not path.is_file():
+                    raise RepoError(f"{path}: no such package")
+                staged.append(shutil.copy2(path, stage / path.name))
+            staged_paths = [Path(p) for p in staged]
+            if key is not None:
+                sign_packages([p for p in staged_paths if not read_package(p, deep=False).problems], key)
+            packages = [read_package(p) for p in staged_paths]
+            existing = existing_packages(repo)
+            plan = plan_publish(packages, existing, target, state.signing_key, force)
+            if refusals or plan.reasons:
+                raise PublishRefused(repo, refusals + list(plan.reasons))
+            result = _commit(repo, state, key, plan, existing, keep)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    return result
+
+
+def _commit(
+    repo: Path,
+    state: RepoState,
+    key: SigningKey | None,
+    plan: Plan,
+    existing: list[Package],
+    keep: int,
+) -> PublishResult:
+    (repo / PACKAGES).mkdir(exist_ok=True)
+    moved: list[Path] = []
+    replaced_backup: list[tuple[Path, Path]] = []
+    previous = current_metadata(repo)
+    try:
+        for pkg in (*plan.add, *plan.replace):
+            final = repo / (SOURCES if pkg.is_source else PACKAGES) / pkg.path.name
+            final.parent.mkdir(exist_ok=True)
+            if final.exists():
+                backup = final.with_name(f".{final.name}.replaced")
+                os.replace(final, backup)
+                replaced_backup.append((backup, final))
+            os.replace(pkg.path, final)
+            moved.append(final)
+        published = [p for p in existing if p.path.exists() and p.path.name not in {m.name for m in moved}]
+        now = published + [read_package(m, deep=False) for m in moved]
+        pruned = to_prune(now, keep)
+        if previous is not None and not moved and not pruned and not key_changes(repo, key):
+            repodata = previous  # nothing changed: the live metadata stands
+        else:
+            live = sorted({p.path for p in now} - {p.path for p in pruned})
+            repodata = build_metadata(repo, live, previous)
+        if key is not None and repodata != previous:
+            sign_file(repodata / "repomd.xml", key)
+            export_public_key(key, repo / f".{KEY_FILE}.new")
+            os.replace(repo / f".{KEY_FILE}.new", repo / KEY_FILE)
+        state.save(repo)
+        if repodata != previous:
+            swap_metadata(repo, repodata)
+    except BaseException:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        for backup, final in replaced_backup:
+            os.replace(backup, final)
+        raise
+    for backup, _ in replaced_backup:
+        backup.unlink(missing_ok=True)
+    # Past the swap: the new metadata is live. Prune files it no longer lists, and old generations.
+    for pkg in pruned:
+        pkg.path.unlink(missing_ok=True)
+    drop_old_generations(repo, (repodata, previous) if previous else (repodata,))
+    repo_file = repo / REPO_FILE
+    _write_atomic(repo_file, render_repo_file(state.target, state.base_url or default_base_url(repo), key is not None))
+    return PublishResult(
+        repo=repo,
+        added=tuple(p.path.name for p in (*plan.add, *plan.replace)),
+        unchanged=tuple(p.path.name for p in plan.unchanged),
+        pruned=tuple(p.path.name for p in pruned),
+        repo_file=repo_file,
+        signed=key is not None,
+    )
