@@ -53,4 +53,36 @@ def new_site(c, name):
         raise exit_for(exc) from None
 
 
-ns = Collection(build_site, list_sites, new_site)
+@task(
+    name="publish",
+    iterable=["rpm"],
+    help={
+        "repo": "repository directory (one per target), created on first publish",
+        "sign": "gpg key (id, fingerprint or user id) to sign every RPM and repodata/repomd.xml with",
+        "base_url": "URL hosts reach the repository at, written into sites.repo (default: its file:// URL)",
+        "keep": "versions of each package to keep; older ones are pruned (default 3)",
+        "force": "publish a version older than the repository's, or replace a published one",
+        "target": "target whose build/<target>/rpms to publish (default: this host's OS)",
+        "with_srpms": "publish the source packages too (into SRPMS/)",
+        "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
+    },
+)
+def publish(c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None):
+    """Sign and publish the built RPMs into a yum repository, with metadata, key and a .repo file."""
+    try:
+        result = workflow.publish(
+            ROOT, repo, target or None, sign or None, base_url or None, int(keep), force, with_srpms, rpm or []
+        )
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
+    for name in result.added:
+        print(f"published {name}")
+    for name in result.unchanged:
+        print(f"unchanged {name} (already published)")
+    for name in result.pruned:
+        print(f"pruned    {name}")
+    print(f"repository {result.repo} ({'signed' if result.signed else 'NOT signed'})")
+    print(result.repo_file)
+
+
+ns = Collection(build_site, list_sites, new_site, publish)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SitepolicyError
+from .repocheck import metadata_problems
 from .repofile import REPO_FILE, check_base_url, default_base_url, render_repo_file
 from .rpm import read_payload_file
 from .signing import KEY_FILE, SigningKey, export_public_key, sign_file, sign_packages
@@ -447,9 +448,12 @@ def publish(
             if state.signing_key is not None and fingerprint is None:
                 refusals.append(f"the repository is signed (key {state.signing_key}): publish with --sign")
             elif state.signing_key != fingerprint:
-                refusals.append(
-                    f"the repository is {'signed by ' + state.signing_key if state.signing_key else 'unsigned'}; "
-                    f"this publish signs with {fingerprint}: one key per repository"
+                raise PublishRefused(
+                    repo,
+                    [
+                        f"the repository is {'signed by ' + state.signing_key if state.signing_key else 'unsigned'}; "
+                        f"this publish signs with {fingerprint}: one key per repository"
+                    ],
                 )
             state = RepoState(state.target, state.signing_key, url or state.base_url)
         else:
@@ -506,6 +510,9 @@ def _commit(
         else:
             live = sorted({p.path for p in now} - {p.path for p in pruned})
             repodata = build_metadata(repo, live, previous)
+            problems = metadata_problems(repo, repodata)
+            if problems:
+                raise RepoError("the new metadata does not match the files; nothing published:\n" + "\n".join(problems))
         if key is not None and repodata != previous:
             sign_file(repodata / "repomd.xml", key)
             export_public_key(key, repo / f".{KEY_FILE}.new")

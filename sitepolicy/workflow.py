@@ -9,8 +9,11 @@ from pathlib import Path
 
 from .build import SiteBuild, TargetLayout, build_sites
 from .errors import SitepolicyError
+from .repo import DEFAULT_KEEP, PublishResult
+from .repo import publish as publish_repository
 from .scaffold import new_site as write_starter
 from .selinux import check_against_base, host_store_names, resolve_headers
+from .signing import resolve_key
 from .site import Site, load_sites, select_sites
 from .targets import Target, get_target, host_target
 
@@ -72,3 +75,34 @@ def new_site(root: Path, name: str) -> Path:
 
 def target_layout(root: Path, target: Target) -> TargetLayout:
     return TargetLayout(build_dir(root), target)
+
+
+def publish(
+    root: Path,
+    repo: str,
+    target_name: str | None,
+    sign: str | None,
+    base_url: str | None,
+    keep: int = DEFAULT_KEEP,
+    force: bool = False,
+    with_srpms: bool = False,
+    rpms: list[str] | None = None,
+) -> PublishResult:
+    """Publish what build-site made for a target (or the given RPMs) into a repository of that target."""
+    if not repo:
+        raise SitepolicyError("--repo DIR is required: the repository directory (one per target)")
+    target = choose_target(target_name)
+    if rpms:
+        candidates = [Path(p).resolve() for p in rpms]
+    else:
+        layout = target_layout(root, target)
+        candidates = sorted(layout.rpms.glob("*.rpm"))
+        if with_srpms:
+            candidates += sorted(layout.srpms.glob("*.src.rpm"))
+        if not candidates:
+            raise SitepolicyError(
+                f"nothing built for target {target.name} in {layout.rpms}: "
+                f"run invoke build-site --all --target {target.name} first"
+            )
+    key = resolve_key(sign) if sign else None
+    return publish_repository(Path(repo).resolve(), candidates, target.name, key, base_url, keep, force)
