@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from invoke import Collection, task
@@ -13,11 +14,18 @@ from sitepolicy.errors import SitepolicyError
 ROOT = Path(__file__).resolve().parent
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @task(
     klass=SiteOrAll,
     positional=["site"],
     name="build-site",
+    iterable=["mock"],
     help={
+        "mock": "build the RPMs in mock with this config (e.g. alma+epel-9-x86_64); repeatable",
+        "chain": "with --mock: one `mock --chain` for all sites instead of one mock call per site",
         "site": "site name (sites.d/<site>.yaml)",
         "all": "build every definition in sites.d/",
         "target": "target profile (default: this host's OS): el8, el9, el10, fedora, debian12",
@@ -25,10 +33,16 @@ ROOT = Path(__file__).resolve().parent
         "release": "RPM release number",
     },
 )
-def build_site(c, site=None, all=False, target="", headers="", release="1"):  # noqa: A002
+def build_site(c, site=None, all=False, target="", headers="", release="1", mock=None, chain=False):  # noqa: A002
     """Build a site's -selinux and -php-fpm RPMs and its SRPM under build/; prints their paths last."""
+    names = [site] if site else []
     try:
-        paths = workflow.build(ROOT, [site] if site else [], all, target or None, headers or None, release)
+        if mock:
+            paths = workflow.build_mock(ROOT, names, all, mock, target or None, release, chain, _progress)
+        elif chain:
+            raise SitepolicyError("--chain needs --mock CONFIG")
+        else:
+            paths = workflow.build(ROOT, names, all, target or None, headers or None, release)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
     for path in paths:
@@ -85,4 +99,34 @@ def publish(c, repo="", sign="", base_url="", keep=3, force=False, target="", wi
     print(result.repo_file)
 
 
-ns = Collection(build_site, list_sites, new_site, publish)
+@task(
+    name="submit",
+    iterable=["site", "chroot"],
+    help={
+        "copr": "Copr project OWNER/PROJECT to build in (copr-cli build)",
+        "chroot": "with --copr: the Copr chroot, e.g. epel-9-x86_64; repeatable",
+        "koji": "Koji build target to build with (koji build TARGET SRPM)",
+        "site": "submit this site only (repeatable; default: every definition in sites.d/)",
+        "target": "target profile, when the chroot or Koji target name does not tell",
+        "release": "RPM release number",
+        "dry_run": "build the SRPMs and print the commands, run nothing",
+    },
+)
+def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", dry_run=False):
+    """Build the SRPMs here and submit them to Copr or Koji."""
+    try:
+        plan = workflow.plan_submission(
+            ROOT, site or [], copr or None, chroot or [], koji or None, target or None, release
+        )
+        if dry_run:
+            for line in plan.shell():
+                print(line)
+            return
+        workflow.run_submission(plan, _progress)
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
+    for line in plan.shell():
+        print(line)
+
+
+ns = Collection(build_site, list_sites, new_site, publish, submit)
