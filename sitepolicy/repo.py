@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SitepolicyError
-from .repocheck import metadata_problems
+from .repocheck import listed_packages, metadata_files, metadata_problems
 from .repofile import REPO_FILE, check_base_url, default_base_url, render_repo_file
 from .rpm import read_payload_file
 from .signing import KEY_FILE, SigningKey, export_public_key, sign_file, sign_packages
@@ -374,7 +374,14 @@ def build_metadata(repo: Path, files: list[Path], previous: Path | None) -> Path
     argv.append(repo)
     run(argv)
     pkglist.unlink()
-    return generation / "repodata"
+    repodata = generation / "repodata"
+    if previous is not None and (previous / "repomd.xml").exists():
+        # A reader that fetched the previous repomd.xml just before the swap asks for its files through
+        # the new link: hard-link them into the new generation (metadata file names are checksums).
+        for name in metadata_files(previous):
+            if not (repodata / name).exists() and (previous / name).exists():
+                os.link(previous / name, repodata / name)
+    return repodata
 
 
 def swap_metadata(repo: Path, repodata: Path) -> None:
@@ -504,11 +511,13 @@ def _commit(
             moved.append(final)
         published = [p for p in existing if p.path.exists() and p.path.name not in {m.name for m in moved}]
         now = published + [read_package(m, deep=False) for m in moved]
-        pruned = to_prune(now, keep)
-        if previous is not None and not moved and not pruned and not key_changes(repo, key):
+        dropped = to_prune(now, keep)
+        live = sorted({p.path for p in now} - {p.path for p in dropped})
+        before = set(listed_packages(repo, previous)) if previous is not None else set()
+        pruned = [p for p in dropped if str(p.path.relative_to(repo)) in before or p.path in moved]
+        if previous is not None and before == {str(p.relative_to(repo)) for p in live} and not key_changes(repo, key):
             repodata = previous  # nothing changed: the live metadata stands
         else:
-            live = sorted({p.path for p in now} - {p.path for p in pruned})
             repodata = build_metadata(repo, live, previous)
             problems = metadata_problems(repo, repodata)
             if problems:
@@ -528,9 +537,13 @@ def _commit(
         raise
     for backup, _ in replaced_backup:
         backup.unlink(missing_ok=True)
-    # Past the swap: the new metadata is live. Prune files it no longer lists, and old generations.
-    for pkg in pruned:
-        pkg.path.unlink(missing_ok=True)
+    # Past the swap. A reader may still hold the previous repomd.xml: keep what it lists (packages and
+    # metadata) one more generation; delete package files neither generation lists, and older generations.
+    listed = set(listed_packages(repo, repodata)) | before
+    for directory in (repo / PACKAGES, repo / SOURCES):
+        for path in directory.glob("*.rpm") if directory.is_dir() else []:
+            if str(path.relative_to(repo)) not in listed:
+                path.unlink(missing_ok=True)
     drop_old_generations(repo, (repodata, previous) if previous else (repodata,))
     repo_file = repo / REPO_FILE
     _write_atomic(repo_file, render_repo_file(state.target, state.base_url or default_base_url(repo), key is not None))

@@ -73,15 +73,27 @@ def metadata_problems(repo: Path, repodata: Path | None = None) -> list[str]:
     return problems
 
 
-def listed_packages(repo: Path) -> list[str]:
-    """The location of every package the live metadata lists."""
-    repomd = ET.parse(repo / "repodata" / "repomd.xml").getroot()
+def metadata_files(repodata: Path) -> list[str]:
+    """The file names repomd.xml in ``repodata`` refers to."""
+    repomd = ET.parse(repodata / "repomd.xml").getroot()
+    return [
+        Path(location.get("href", "")).name
+        for data in repomd.findall("repo:data", REPO_NS)
+        if (location := data.find("repo:location", REPO_NS)) is not None
+    ]
+
+
+def listed_packages(repo: Path, repodata: Path | None = None) -> list[str]:
+    """The location (relative to ``repo``) of every package the metadata in ``repodata`` lists."""
+    repodata = repodata or repo / "repodata"
+    repomd = ET.parse(repodata / "repomd.xml").getroot()
     for data in repomd.findall("repo:data", REPO_NS):
         if data.get("type") == "primary":
             location = data.find("repo:location", REPO_NS)
             assert location is not None
-            path = repo / "repodata" / Path(location.get("href", "")).name
-            with gzip.open(path, "rb") as handle:
+            path = repodata / Path(location.get("href", "")).name
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rb") as handle:
                 root = ET.parse(handle).getroot()
             return sorted(
                 loc.get("href", "")

@@ -12,7 +12,7 @@ from .build import SiteBuild, TargetLayout, build_sites
 from .builders import Progress, Runner, build_in_mock, build_source_package, failures_error, run_tool, staging
 from .errors import SitepolicyError
 from .mock import target_for_build_root
-from .repo import DEFAULT_KEEP, PublishResult
+from .repo import DEFAULT_KEEP, PublishResult, RepoState
 from .repo import publish as publish_repository
 from .scaffold import new_site as write_starter
 from .selinux import check_against_base, host_store_names, resolve_headers
@@ -101,7 +101,9 @@ def publish(
     """Publish what build-site made for a target (or the given RPMs) into a repository of that target."""
     if not repo:
         raise SitepolicyError("--repo DIR is required: the repository directory (one per target)")
-    target = choose_target(target_name)
+    state = RepoState.load(Path(repo))
+    # An existing repository knows its target; a new one is for --target (default: this host's OS).
+    target = choose_target(target_name or (state.target if state else None))
     if rpms:
         candidates = [Path(p).resolve() for p in rpms]
     else:

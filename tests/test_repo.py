@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from sitepolicy.build import SiteBuild, build_site
 from sitepolicy.repo import PublishRefused, RepoError, publish, read_package
 from sitepolicy.repocheck import listed_packages, metadata_problems
 from sitepolicy.repofile import render_repo_file
+from sitepolicy.rpm import read_package as read_info
 from sitepolicy.signing import KEY_FILE, SigningKey, export_public_key, resolve_key, sign_file
 from sitepolicy.site import load_site, site_from_mapping
 
@@ -253,9 +255,15 @@ def test_keeps_the_last_n_versions(tmp_path, example_builds, release2, gpg_key, 
     repo = tmp_path / "repo"
     publish(repo, rpms_of(example_builds, SELINUX), target.name, gpg_key, keep=1)
     result = publish(repo, list(release2.rpms), target.name, gpg_key, keep=1)
-    assert sorted(result.pruned) == sorted(p.name for p in rpms_of(example_builds, SELINUX))
-    assert sorted(p.name for p in (repo / "Packages").iterdir()) == sorted(p.name for p in release2.rpms)
+    old = sorted(p.name for p in rpms_of(example_builds, SELINUX))
+    assert sorted(result.pruned) == old
     assert listed_packages(repo) == sorted(f"Packages/{p.name}" for p in release2.rpms)
+    assert metadata_problems(repo) == []
+    # The pruned files stay one generation for readers holding the previous metadata, then go.
+    on_disk = sorted(p.name for p in (repo / "Packages").iterdir())
+    assert on_disk == sorted(old + [p.name for p in release2.rpms])
+    publish(repo, rpms_of(example_builds, "private.rskeens.com"), target.name, gpg_key, keep=1)
+    assert not any((repo / "Packages" / name).exists() for name in old)
     assert metadata_problems(repo) == []
 
 
@@ -368,13 +376,8 @@ def dnf_ok(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def scriptlet_of(event: Scriptlet, package: Path, tag: str) -> bool:
-    return event.text.strip() == read_package_scriptlet(package, tag).strip()
-
-
-def read_package_scriptlet(path: Path, tag: str) -> str:
-    from sitepolicy.rpm import read_package as read_info
-
-    return read_info(path).scriptlets[tag]
+    """Whether a recorded script is the package's scriptlet ``tag`` (rpm hands the text over unchanged)."""
+    return event.text.strip() == read_info(package).scriptlets[tag].strip()
 
 
 @pytest.mark.slow
@@ -512,3 +515,63 @@ def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
     replay_semodule(removal[0], dnf.root, policy_root)
     assert module not in modules(policy_root)
     assert dnf.rpm_q(selinux_pkg).returncode != 0
+
+
+def test_a_reader_never_sees_half_written_metadata(tmp_path, example_builds, release2, gpg_key, target):
+    """While publishes run, read the repository the way dnf does (repomd.xml, then each file it names,
+    through the repodata link) and verify every checksum of every snapshot read."""
+    repo = tmp_path / "repo"
+    publish(repo, rpms_of(example_builds, SELINUX), target.name, gpg_key, keep=1)
+    done = threading.Event()
+    reads: list[list[str]] = []
+
+    def reader() -> None:
+        while not done.is_set():
+            reads.append(read_like_dnf(repo))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for rpms, force in (
+            (list(release2.rpms), False),
+            (rpms_of(example_builds, "private.rskeens.com"), False),
+            (rpms_of(example_builds, SELINUX), True),
+            (list(release2.rpms), False),
+        ):
+            publish(repo, rpms, target.name, gpg_key, keep=1, force=force)
+    finally:
+        done.set()
+        thread.join()
+    reads.append(read_like_dnf(repo))
+    assert [problems for problems in reads if problems] == []
+
+
+def read_like_dnf(repo: Path) -> list[str]:
+    """Fetch repomd.xml once, then every file it names through repo/repodata/, as an HTTP client would."""
+    import gzip
+    import xml.etree.ElementTree as ET
+
+    ns = {"repo": "http://linux.duke.edu/metadata/repo", "common": "http://linux.duke.edu/metadata/common"}
+    repomd = ET.fromstring((repo / "repodata/repomd.xml").read_bytes())
+    problems = []
+    for data in repomd.findall("repo:data", ns):
+        href = data.find("repo:location", ns).get("href")
+        expected = data.find("repo:checksum", ns).text
+        try:
+            content = (repo / href).read_bytes()
+        except FileNotFoundError:
+            problems.append(f"{href} missing")
+            continue
+        if hashlib.sha256(content).hexdigest() != expected:
+            problems.append(f"{href} checksum")
+        if data.get("type") == "primary":
+            for package in ET.fromstring(gzip.decompress(content)).findall("common:package", ns):
+                location = package.find("common:location", ns).get("href")
+                try:
+                    digest = hashlib.sha256((repo / location).read_bytes()).hexdigest()
+                except FileNotFoundError:
+                    problems.append(f"{location} missing")
+                    continue
+                if digest != package.find("common:checksum", ns).text:
+                    problems.append(f"{location} checksum")
+    return problems
