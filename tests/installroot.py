@@ -3,9 +3,10 @@
 dnf and rpm run scriptlets chrooted into the install root, so the root needs a shell and /dev/null
 (FACTS.md: without /bin/sh they fail with 127 and dnf still exits 0). This root gets:
 
-- the host's dash (and the shared libraries it links, found with ldd) as /usr/bin/dash;
+- the host's dash, or bash where there is no dash (Fedora/EL), with the shared libraries it links
+  (found with ldd), under its own name in /usr/bin;
 - /usr/bin/sh: a wrapper that appends to the call log every script rpm hands it (its arguments,
-  i.e. $1/$2, and its full text), then runs it with dash. Nothing here knows which scriptlets or
+  i.e. $1/$2, and its full text), then runs it with that real shell. Nothing here knows which scriptlets or
   triggers exist, so it keeps working when the spec's scriptlets change;
 - stand-ins for the commands a scriptlet may call on a real host (semodule, restorecon, load_policy,
   selinuxenabled, systemctl, ...): they only append their name and argv to the same log and exit
@@ -52,8 +53,8 @@ STAND_INS: dict[str, int] = {
 # Real tools a scriptlet may use for plumbing; copied from the host with their libraries.
 DEFAULT_REAL_TOOLS = ("cat", "mkdir", "rm", "ls", "mv", "cp", "touch", "sort", "comm", "ln", "find", "grep", "sed")
 
-_WRAPPER = """#!/usr/bin/dash
-# TEST ONLY (sitepolicy tests/installroot.py): records each script rpm runs, then runs it with dash.
+_WRAPPER = """#!{shell}
+# TEST ONLY (sitepolicy tests/installroot.py): records each script rpm runs, then runs it with {shell}.
 log=/{log}
 script=
 for arg in "$@"; do
@@ -68,10 +69,10 @@ if [ -n "$script" ]; then
         printf 'END\\n'
     }} >> "$log"
 fi
-exec /usr/bin/dash "$@"
+exec {shell} "$@"
 """
 
-_STAND_IN = """#!/usr/bin/dash
+_STAND_IN = """#!{shell}
 # TEST ONLY stand-in: records its name and arguments, changes nothing.
 {{ printf 'CALL\\t%s' "${{0##*/}}"; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; }} >> /{log}
 exit {status}
@@ -105,9 +106,11 @@ def make_root(root: Path, real_tools: tuple[str, ...] = DEFAULT_REAL_TOOLS) -> P
     if not null.exists():
         os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
         os.chmod(null, 0o666)
-    _copy_with_libraries(root, Path(shutil.which("dash") or "/bin/dash"))
-    if not (root / "usr/bin/dash").exists():  # dash lives in /usr/bin on merged-/usr hosts, /bin elsewhere
-        shutil.copy2(Path("/bin/dash").resolve(), root / "usr/bin/dash")
+    host_shell = Path(shutil.which("dash") or shutil.which("bash") or "/bin/sh").resolve()
+    _copy_with_libraries(root, host_shell)
+    shell = f"/usr/bin/{host_shell.name}"
+    if not (root / shell.lstrip("/")).exists():  # the host keeps it in /bin (no merged /usr)
+        shutil.copy2(host_shell, root / shell.lstrip("/"))
     for tool in real_tools:
         found = shutil.which(tool)
         if found:
@@ -117,12 +120,12 @@ def make_root(root: Path, real_tools: tuple[str, ...] = DEFAULT_REAL_TOOLS) -> P
     log.touch()
     sh = root / "usr/bin/sh"
     sh.unlink(missing_ok=True)
-    sh.write_text(_WRAPPER.format(log=LOG))
+    sh.write_text(_WRAPPER.format(log=LOG, shell=shell))
     sh.chmod(0o755)
     for name, status in STAND_INS.items():
         path = root / "usr/sbin" / name
         path.unlink(missing_ok=True)
-        path.write_text(_STAND_IN.format(log=LOG, status=status))
+        path.write_text(_STAND_IN.format(log=LOG, status=status, shell=shell))
         path.chmod(0o755)
     return root
 

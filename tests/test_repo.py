@@ -362,8 +362,8 @@ def replay_semodule(call: Call, installroot: Path, policy_root: Path) -> None:
     assert result.returncode == 0, f"recorded semodule {call.argv} failed on replay: {result.stdout}{result.stderr}"
 
 
-def modules(policy_root: Path) -> set[str]:
-    out = subprocess.run(["semodule", "-p", str(policy_root), "-s", "default", "-l"], capture_output=True, text=True)
+def modules(policy_root: Path, store: str) -> set[str]:
+    out = subprocess.run(["semodule", "-p", str(policy_root), "-s", store, "-l"], capture_output=True, text=True)
     return set(out.stdout.split())
 
 
@@ -418,7 +418,7 @@ def test_dnf_installs_both_sites_from_the_signed_repository(
         assert all(c.argv[:2] == ("-R", "--") for c in calls(dnf.root, "restorecon"))
         assert "/" not in restored
         replay_semodule(semodule[0], dnf.root, policy_root)
-        assert n.module in modules(policy_root)
+        assert n.module in modules(policy_root, target.store)
 
 
 def tampered_copy(repo: Path, destination: Path) -> Path:
@@ -488,7 +488,7 @@ def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
     dnf_ok(dnf("install", release2.site.names.php_fpm_package))
     for call in calls(dnf.root, "semodule"):
         replay_semodule(call, dnf.root, policy_root)
-    assert module in modules(policy_root)
+    assert module in modules(policy_root, target.store)
 
     clear_log(dnf.root)
     publish(repo, list(release2.rpms), target.name, gpg_key)
@@ -505,7 +505,7 @@ def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
     assert [c.argv[-2] for c in upgrade_calls if module in " ".join(c.argv)] == ["-i"], "never -r on upgrade"
     for call in upgrade_calls:
         replay_semodule(call, dnf.root, policy_root)
-    assert module in modules(policy_root)
+    assert module in modules(policy_root, target.store)
 
     clear_log(dnf.root)
     dnf_ok(dnf("remove", release2.site.names.php_fpm_package, selinux_pkg))
@@ -513,7 +513,7 @@ def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
     assert [c.argv for c in removal] == [("-n", "-s", target.store, "-X", "200", "-r", module)]
     assert removal[0].scriptlet is not None and removal[0].scriptlet.arg1 == "0"
     replay_semodule(removal[0], dnf.root, policy_root)
-    assert module not in modules(policy_root)
+    assert module not in modules(policy_root, target.store)
     assert dnf.rpm_q(selinux_pkg).returncode != 0
 
 
