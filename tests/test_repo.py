@@ -343,10 +343,10 @@ def new_root(tmp_path: Path, repo: Path, host_provides: Path) -> Dnf:
     return Dnf.configure(root, tmp_path / "dnf", [repo / "sites.repo"], host_provides)
 
 
-@pytest.fixture(scope="session")
-def policy_root(tmp_path_factory) -> Path:
+@pytest.fixture
+def policy_root(tmp_path) -> Path:
     """A private copy of this host's policy store (FACTS.md): semodule -p on it never touches the host."""
-    root = tmp_path_factory.mktemp("policy")
+    root = tmp_path / "policy"
     shutil.copytree("/var/lib/selinux", root / "var/lib/selinux", symlinks=True)
     shutil.copytree("/etc/selinux", root / "etc/selinux", symlinks=True)
     return root
@@ -389,36 +389,39 @@ def test_dnf_installs_both_sites_from_the_signed_repository(
     dnf_ok(dnf("install", *packages))
     query = dnf.rpm_q(*packages, *(f"sitepolicy-{s}-selinux" for s in example_builds))
     assert query.returncode == 0, query.stdout + query.stderr
+    # The package signature dnf checked: the key is in the root's rpm database.
+    assert "gpg-pubkey" in dnf.rpm_q("gpg-pubkey").stdout
+    recorded = calls(dnf.root, "semodule")
+    relabel_paths = {str(p) for b in example_builds.values() for p in b.site.relabel_paths}
+    restored = [c.argv for c in calls(dnf.root, "restorecon")]
+    assert restored and all(argv[:2] == ("-R", "--") and set(argv[2:]) <= relabel_paths for argv in restored)
     for build in example_builds.values():
         site, n = build.site, build.site.names
-        for path in (
-            f"usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2",
-            f"usr/lib/systemd/system/{n.unit}",
-            str(site.fpm_config).lstrip("/"),
-            str(site.sessions_dir).lstrip("/"),
-        ):
-            assert (dnf.root / path).exists(), path
-        # The package signature dnf checked: the key is in the root's rpm database.
-        assert "gpg-pubkey" in dnf.rpm_q("gpg-pubkey").stdout
-        semodule = [c for c in calls(dnf.root, "semodule") if n.module in " ".join(c.argv)]
-        assert [c.argv for c in semodule] == [
-            (
-                "-n",
-                "-s",
-                target.store,
-                "-X",
-                "200",
-                "-i",
-                f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2",
-            )
-        ]
-        assert semodule[0].scriptlet is not None and semodule[0].scriptlet.arg1 == "1"
-        restored = {c.argv[-1] for c in calls(dnf.root, "restorecon")}
-        assert str(site.docroot) in restored and str(site.sessions_dir) in restored
-        assert all(c.argv[:2] == ("-R", "--") for c in calls(dnf.root, "restorecon"))
-        assert "/" not in restored
-        replay_semodule(semodule[0], dnf.root, policy_root)
-        assert n.module in modules(policy_root, target.store)
+        pp = f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"
+        for path in (pp, f"/usr/lib/systemd/system/{n.unit}", str(site.fpm_config), str(site.sessions_dir)):
+            assert (dnf.root / path.lstrip("/")).exists(), path
+        # However the scriptlets batch them: the module goes in once, at priority 200, into the store.
+        assert module_operations(recorded, n.module) == [("-i", pp, "200", target.store)]
+        assert {str(site.docroot), str(site.sessions_dir)} <= {p for argv in restored for p in argv[2:]}
+    for call in recorded:
+        replay_semodule(call, dnf.root, policy_root)
+    assert {b.site.names.module for b in example_builds.values()} <= modules(policy_root, target.store)
+
+
+def module_operations(recorded: list[Call], module: str) -> list[tuple[str, str, str | None, str | None]]:
+    """(-i path | -r name, priority, store) of every semodule operation on ``module``, in call order."""
+    operations = []
+    for call in recorded:
+        priority = store = None
+        argv = list(call.argv)
+        for flag, value in zip(argv, [*argv[1:], ""], strict=True):
+            if flag in ("-X", "--priority"):
+                priority = value
+            elif flag in ("-s", "--store"):
+                store = value
+            elif flag in ("-i", "--install", "-r", "--remove") and module in value:
+                operations.append(({"--install": "-i", "--remove": "-r"}.get(flag, flag), value, priority, store))
+    return operations
 
 
 def tampered_copy(repo: Path, destination: Path) -> Path:
@@ -502,7 +505,7 @@ def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
     assert events[post[0]].arg1 == "2" and events[postun[0]].arg1 == "1"  # type: ignore[union-attr]
     assert post[0] < postun[0], "the new %post must run before the old %postun"
     upgrade_calls = calls(dnf.root, "semodule")
-    assert [c.argv[-2] for c in upgrade_calls if module in " ".join(c.argv)] == ["-i"], "never -r on upgrade"
+    assert [op[0] for op in module_operations(upgrade_calls, module)] == ["-i"], "installed once, never -r"
     for call in upgrade_calls:
         replay_semodule(call, dnf.root, policy_root)
     assert module in modules(policy_root, target.store)
@@ -510,9 +513,9 @@ def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
     clear_log(dnf.root)
     dnf_ok(dnf("remove", release2.site.names.php_fpm_package, selinux_pkg))
     removal = calls(dnf.root, "semodule")
-    assert [c.argv for c in removal] == [("-n", "-s", target.store, "-X", "200", "-r", module)]
-    assert removal[0].scriptlet is not None and removal[0].scriptlet.arg1 == "0"
-    replay_semodule(removal[0], dnf.root, policy_root)
+    assert module_operations(removal, module) == [("-r", module, "200", target.store)]
+    for call in removal:
+        replay_semodule(call, dnf.root, policy_root)
     assert module not in modules(policy_root, target.store)
     assert dnf.rpm_q(selinux_pkg).returncode != 0
 
