@@ -76,7 +76,7 @@ def new_site(c, name):
         "base_url": "URL hosts reach the repository at, written into sites.repo (default: its file:// URL)",
         "keep": "versions of each package to keep; older ones are pruned (default 3)",
         "force": "publish a version older than the repository's, or replace a published one",
-        "target": "target whose build/<target>/rpms to publish (default: this host's OS)",
+        "target": "target whose build/<target>/rpms to publish (default: the repository's, else this host's OS)",
         "with_srpms": "publish the source packages too (into SRPMS/)",
         "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
     },

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -327,14 +328,8 @@ def plan_publish(
     return Plan(tuple(add), tuple(replace), tuple(unchanged), tuple(reasons))
 
 
-class _EvrKey:
-    """Sort key ordering packages by rpm's own version comparison."""
-
-    def __init__(self, pkg: Package) -> None:
-        self.evr = pkg.evr
-
-    def __lt__(self, other: _EvrKey) -> bool:
-        return compare_evr(self.evr, other.evr) < 0
+# Orders packages by rpm's own version comparison.
+_EvrKey = functools.cmp_to_key(lambda a, b: compare_evr(a.evr, b.evr))
 
 
 def to_prune(packages: list[Package], keep: int) -> list[Package]:
