@@ -16,6 +16,10 @@ written) what does not belong; stage and sign the candidates inside the reposito
 place; build a complete new metadata generation aside (createrepo_c, sign repomd.xml); swap the
 symlink; then prune. A reader (dnf) sees the old metadata or the new one, never a mix; a failure
 before the swap removes what it added.
+
+The repository is what its live metadata lists. Package files no metadata generation lists (pruned
+ones, once the previous generation is gone; leftovers of a killed publish; files dropped in by hand)
+are deleted by the next publish.
 """
 
 from __future__ import annotations
@@ -250,9 +254,10 @@ def locked(repo: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def existing_packages(repo: Path) -> list[Package]:
-    found = [*sorted((repo / PACKAGES).glob("*.rpm")), *sorted((repo / SOURCES).glob("*.src.rpm"))]
-    return [read_package(p, deep=False) for p in found]
+def published_packages(repo: Path, listed: set[str]) -> list[Package]:
+    """The packages the live metadata lists. Files it does not list (pruned ones kept for readers of
+    the previous metadata, leftovers of an interrupted publish) are not part of the repository."""
+    return [read_package(repo / rel, deep=False) for rel in sorted(listed) if (repo / rel).is_file()]
 
 
 # --------------------------------------------------------------------------- the checks
@@ -461,6 +466,10 @@ def publish(
         else:
             state = RepoState(target, fingerprint, url)
 
+        for stale in repo.glob(".incoming-*"):  # left by a publish that was killed; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        previous = current_metadata(repo)
+        listed = set(listed_packages(repo, previous)) if previous is not None else set()
         stage = Path(tempfile.mkdtemp(prefix=".incoming-", dir=repo))
         try:
             staged = []
@@ -472,11 +481,11 @@ def publish(
             if key is not None:
                 sign_packages([p for p in staged_paths if not read_package(p, deep=False).problems], key)
             packages = [read_package(p) for p in staged_paths]
-            existing = existing_packages(repo)
+            existing = published_packages(repo, listed)
             plan = plan_publish(packages, existing, target, state.signing_key, force)
             if refusals or plan.reasons:
                 raise PublishRefused(repo, refusals + list(plan.reasons))
-            result = _commit(repo, state, key, plan, existing, keep)
+            result = _commit(repo, state, key, plan, existing, keep, previous, listed)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
     return result
@@ -489,11 +498,13 @@ def _commit(
     plan: Plan,
     existing: list[Package],
     keep: int,
+    previous: Path | None,
+    before: set[str],
 ) -> PublishResult:
+    """Move the packages in, build and sign new metadata, swap it in; undo the moves on any failure."""
     (repo / PACKAGES).mkdir(exist_ok=True)
     moved: list[Path] = []
     replaced_backup: list[tuple[Path, Path]] = []
-    previous = current_metadata(repo)
     try:
         for pkg in (*plan.add, *plan.replace):
             final = repo / (SOURCES if pkg.is_source else PACKAGES) / pkg.path.name
@@ -508,7 +519,6 @@ def _commit(
         now = published + [read_package(m, deep=False) for m in moved]
         dropped = to_prune(now, keep)
         live = sorted({p.path for p in now} - {p.path for p in dropped})
-        before = set(listed_packages(repo, previous)) if previous is not None else set()
         pruned = [p for p in dropped if str(p.path.relative_to(repo)) in before or p.path in moved]
         if previous is not None and before == {str(p.relative_to(repo)) for p in live} and not key_changes(repo, key):
             repodata = previous  # nothing changed: the live metadata stands

@@ -267,6 +267,15 @@ def test_keeps_the_last_n_versions(tmp_path, example_builds, release2, gpg_key, 
     assert metadata_problems(repo) == []
 
 
+def test_files_no_metadata_lists_are_not_part_of_the_repository(signed_repo, release2, gpg_key, target, tmp_path):
+    stray = signed_repo / "Packages" / "foreign-tool-9-1.deb12.noarch.rpm"
+    shutil.copy(small_rpm(tmp_path, "foreign-tool", []), stray)
+    publish(signed_repo, list(release2.rpms), target.name, gpg_key)
+    assert not stray.exists()
+    assert "Packages/foreign-tool-9-1.deb12.noarch.rpm" not in listed_packages(signed_repo)
+    assert metadata_problems(signed_repo) == []
+
+
 def test_publish_task_with_srpms(tmp_path, target):
     root = make_project(tmp_path)
     assert invoke(root, "build-site", SELINUX).returncode == 0
