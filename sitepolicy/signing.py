@@ -17,8 +17,6 @@ from .tools import require_tool, run
 KEY_FILE = "RPM-GPG-KEY-sitepolicy"
 # What a user may pass as --sign: a key id, a fingerprint or an e-mail/name; never an option.
 KEY_SPEC = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._+ <>-]{0,199}$")
-# rpm's %{RSAHEADER:pgpsig}: "RSA/SHA512, Thu Nov 26 02:36:26 2026, Key ID 2972cc2fb11c8278"
-KEY_ID_IN_SIGNATURE = re.compile(r"Key ID ([0-9a-f]{16})")
 
 
 class SigningError(SitepolicyError):
@@ -83,13 +81,6 @@ def sign_packages(paths: list[Path], key: SigningKey) -> None:
     )
 
 
-def package_signer(path: Path) -> str | None:
-    """The long key id of the signature on an RPM's header, or None when it is unsigned."""
-    text = run(["rpm", "-qp", "--nosignature", "--qf", "%{RSAHEADER:pgpsig}|%{DSAHEADER:pgpsig}", path])
-    match = KEY_ID_IN_SIGNATURE.search(text)
-    return match.group(1) if match else None
-
-
 def sign_file(path: Path, key: SigningKey) -> Path:
     """A detached, armored signature ``<path>.asc`` (what dnf's repo_gpgcheck reads for repomd.xml)."""
     signature = path.with_name(path.name + ".asc")
@@ -116,13 +107,3 @@ def export_public_key(key: SigningKey, destination: Path) -> Path:
         raise SigningError(f"gpg exported no public key for {key.fingerprint}")
     destination.write_text(text[text.index("-----BEGIN") :])
     return destination
-
-
-def key_fingerprint_of_file(path: Path) -> str:
-    """The primary key fingerprint of an armored public key file."""
-    text = run([_gpg(), "--batch", "--with-colons", "--show-keys", path])
-    for line in text.splitlines():
-        fields = line.split(":")
-        if fields[0] == "fpr":
-            return fields[9].upper()
-    raise SigningError(f"{path}: no public key in it")

@@ -19,7 +19,8 @@ from conftest import EXAMPLES, invoke, make_project
 from installroot import Call, Dnf, Scriptlet, calls, clear_log, make_root, provides_repo, read_log
 
 from sitepolicy.build import SiteBuild, build_site
-from sitepolicy.repo import PublishRefused, RepoError, publish, read_package
+from sitepolicy.packages import read_package
+from sitepolicy.repo import PublishRefused, RepoError, publish
 from sitepolicy.repocheck import listed_packages, metadata_problems
 from sitepolicy.repofile import render_repo_file
 from sitepolicy.rpm import read_package as read_info
