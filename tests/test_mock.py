@@ -19,6 +19,7 @@ import pytest
 from conftest import invoke, make_project
 
 from sitepolicy import workflow
+from sitepolicy.build import build_site
 from sitepolicy.mock import (
     EXIT_CODES,
     Log,
@@ -29,6 +30,8 @@ from sitepolicy.mock import (
     target_for_build_root,
 )
 from sitepolicy.rpm import read_package, rebuild
+from sitepolicy.selinux import resolve_headers
+from sitepolicy.site import load_site
 from sitepolicy.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target
 from sitepolicy.submit import explain as explain_submit
 from sitepolicy.targets import get_target
@@ -188,6 +191,20 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
     selinux = read_package(el9 / "rpms" / "sitepolicy-selinux.rskeens.com-selinux-1.0-1.el9.noarch.rpm")
     assert "sitepolicy-target(el9)" in selinux.provides
     assert "/usr/share/selinux/packages/targeted/sitepolicy_selinux_rskeens_com.pp.bz2" in selinux.files
+    # The same packages as a local build of the same sources: the SRPM alone reproduces them.
+    local = build_site(
+        load_site(root / "sites.d/selinux.rskeens.com.yaml"),
+        EL9,
+        resolve_headers(EL9, Path("/usr/share/selinux/devel")),
+        tmp_path / "local",
+    )
+    for path in local.rpms:
+        from_mock = read_package(el9 / "rpms" / path.name)
+        assert (from_mock.files, from_mock.requires, from_mock.provides) == (
+            read_package(path).files,
+            read_package(path).requires,
+            read_package(path).provides,
+        )
     # A progress line per site, then the summary table.
     assert lines[0].startswith("[1/2] private.rskeens.com: mock -r alma+epel-9-x86_64 --rebuild ")
     assert "[2/2] selinux.rskeens.com: ok" in lines
