@@ -57,13 +57,24 @@ class Submission:
         return [shlex.join(c) for c in self.commands]
 
 
+def check_copr_project(project: str) -> str:
+    if not COPR_PROJECT.match(project):
+        raise SubmitError(f"--copr {project!r}: owner/project (a group owner is written @group/project)")
+    return project
+
+
+def check_koji_target(name: str) -> str:
+    if not KOJI_TARGET.match(name):
+        raise SubmitError(f"--koji {name!r}: a Koji build target name (letters, digits, ._+-)")
+    return name
+
+
 def copr_target(chroot: str) -> Target:
     return target_for_build_root(chroot)
 
 
 def koji_target(name: str) -> Target:
-    if not KOJI_TARGET.match(name):
-        raise SubmitError(f"--koji {name!r}: a Koji build target name (letters, digits, ._+-)")
+    check_koji_target(name)
     el = KOJI_EL.match(name)
     if el and f"el{el.group(1)}" in PROFILES:
         return PROFILES[f"el{el.group(1)}"]
@@ -76,8 +87,7 @@ def koji_target(name: str) -> Target:
 
 
 def copr_submission(project: str, chroots: Sequence[str], srpms: Sequence[Path], target: Target) -> Submission:
-    if not COPR_PROJECT.match(project):
-        raise SubmitError(f"--copr {project!r}: owner/project (a group owner is written @group/project)")
+    check_copr_project(project)
     if not chroots:
         raise SubmitError("--copr needs --chroot CHROOT (e.g. epel-9-x86_64): the build roots to build in")
     argv = ["copr-cli", "build"]
@@ -92,6 +102,7 @@ def copr_submission(project: str, chroots: Sequence[str], srpms: Sequence[Path],
 
 def koji_submission(koji: str, srpms: Sequence[Path], target: Target) -> Submission:
     # `koji build` takes one source per call.
+    check_koji_target(koji)
     return Submission("koji", tuple(("koji", "build", koji, str(srpm)) for srpm in srpms), target)
 
 

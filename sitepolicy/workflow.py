@@ -18,7 +18,16 @@ from .scaffold import new_site as write_starter
 from .selinux import check_against_base, host_store_names, resolve_headers
 from .signing import resolve_key
 from .site import Site, load_sites, select_sites
-from .submit import Submission, SubmitError, copr_submission, copr_target, koji_submission, koji_target
+from .submit import (
+    Submission,
+    SubmitError,
+    check_copr_project,
+    check_koji_target,
+    copr_submission,
+    copr_target,
+    koji_submission,
+    koji_target,
+)
 from .submit import explain as explain_submit
 from .targets import Target, get_target, host_target
 from .tools import require_tool
@@ -186,11 +195,15 @@ def plan_submission(
         raise SubmitError("choose one builder: --copr OWNER/PROJECT --chroot CHROOT, or --koji TARGET")
     check_release(release)
     if copr:
-        targets = {copr_target(c) for c in chroots} or {choose_target(target_name)}
+        check_copr_project(copr)
+        if not chroots:
+            raise SubmitError("--copr needs --chroot CHROOT (e.g. epel-9-x86_64): the build roots to build in")
+        targets = {copr_target(c) for c in chroots}
         if len(targets) != 1:
             raise SubmitError(f"--chroot {', '.join(chroots)}: chroots of different targets; submit them one at a time")
         target = targets.pop()
     else:
+        check_koji_target(koji or "")
         target = get_target(target_name) if target_name else koji_target(koji or "")
     sites = choose_sites(root, names, not names)
     out = build_dir(root) / target.name / "submit"

@@ -316,6 +316,7 @@ def test_koji_command_lines(tmp_path):
         ["--copr", "owner/project"],
         ["--copr", "owner/project", "--chroot", "epel-9-x86_64", "--chroot", "fedora-41-x86_64"],
         ["--copr", "owner/project", "--chroot", "epel-9-x86_64", "--koji", "epel9"],
+        ["--koji", "-x", "--target", "el9"],
         [],
     ],
 )
@@ -323,6 +324,7 @@ def test_submit_refuses_bad_arguments(tmp_path, args):
     root = make_project(tmp_path)
     result = invoke(root, "submit", *args, "--dry-run")
     assert result.returncode == 1 and "sitepolicy: " in result.stderr and "Traceback" not in result.stderr
+    assert not (root / "build").exists() or not list((root / "build").rglob("*.src.rpm"))
 
 
 @pytest.mark.parametrize(("tool", "codes"), [("copr-cli", COPR_EXIT), ("koji", KOJI_EXIT)])
