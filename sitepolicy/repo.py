@@ -25,6 +25,7 @@ are deleted by the next publish.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -244,19 +245,24 @@ def publish(
             shutil.rmtree(stale, ignore_errors=True)
         previous = current_metadata(repo)
         listed = set(listed_packages(repo, previous)) if previous is not None else set()
+        existing = published_packages(repo, listed)
+        # A package already published byte-for-byte in its header (signing leaves the header digest as
+        # it is) needs no staging, signing or checking again.
+        published = {(p.nevra, p.header_sha256) for p in existing}
+        unchanged, fresh = [], []
+        for path in candidates:
+            if not path.is_file():
+                raise RepoError(f"{path}: no such package")
+            quick = read_package(path, deep=False)
+            (unchanged if (quick.nevra, quick.header_sha256) in published else fresh).append(quick)
         stage = Path(tempfile.mkdtemp(prefix=".incoming-", dir=repo))
         try:
-            staged = []
-            for path in candidates:
-                if not path.is_file():
-                    raise RepoError(f"{path}: no such package")
-                staged.append(shutil.copy2(path, stage / path.name))
-            staged_paths = [Path(p) for p in staged]
+            staged = [Path(shutil.copy2(p.path, stage / p.path.name)) for p in fresh]
             if key is not None:
-                sign_packages([p for p in staged_paths if not read_package(p, deep=False).problems], key)
-            packages = [read_package(p) for p in staged_paths]
-            existing = published_packages(repo, listed)
+                sign_packages([p for p in staged if not read_package(p, deep=False).problems], key)
+            packages = [read_package(p) for p in staged]
             plan = plan_publish(packages, existing, target, state.signing_key, force)
+            plan = dataclasses.replace(plan, unchanged=plan.unchanged + tuple(unchanged))
             if refusals or plan.reasons:
                 raise PublishRefused(repo, refusals + list(plan.reasons))
             result = _commit(repo, state, key, plan, existing, keep, previous, listed)
