@@ -9,17 +9,24 @@ from pathlib import Path
 from invoke import Collection, task
 
 from sitepolicy import workflow
-from sitepolicy.cli import OptionalSite, SiteOrAll, exit_for
+from sitepolicy.cli import OptionalSite, exit_for
 from sitepolicy.errors import SitepolicyError
 
 ROOT = Path(__file__).resolve().parent
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @task(
-    klass=SiteOrAll,
+    klass=OptionalSite,
     positional=["site"],
     name="build-site",
+    iterable=["mock"],
     help={
+        "mock": "build the RPMs in mock with this config (e.g. alma+epel-9-x86_64); repeatable",
+        "chain": "with --mock: one `mock --chain` for all sites instead of one mock call per site",
         "site": "site name (sites.d/<site>.yaml)",
         "all": "build every definition in sites.d/",
         "target": "target profile (default: this host's OS): el8, el9, el10, fedora, debian12",
@@ -29,21 +36,40 @@ ROOT = Path(__file__).resolve().parent
         "force": "rebuild even the packages whose inputs did not change",
     },
 )
-def build_site(c, site=None, all=False, target="", headers="", release="", jobs=0, force=False):  # noqa: A002
+def build_site(
+    c,
+    site=None,
+    all=False,  # noqa: A002
+    target="",
+    headers="",
+    release="",
+    jobs=0,
+    force=False,
+    mock=None,
+    chain=False,
+):
     """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
+    names = [site] if site else []
     try:
-        paths = workflow.build(
-            ROOT,
-            [site] if site else [],
-            all,
-            target or None,
-            headers or None,
-            release,
-            jobs=jobs or os.cpu_count() or 1,
-            force=force,
-            report=lambda line: print(line, file=sys.stderr, flush=True),
-        )
-        verified = workflow.verify_after_build(ROOT, target or None, headers or None)
+        if mock:
+            # mock builds take one release for all sites (default 1), not the lock's
+            paths = workflow.build_mock(ROOT, names, all, mock, target or None, release or "1", chain, _progress)
+        elif chain:
+            raise SitepolicyError("--chain needs --mock CONFIG")
+        else:
+            paths = workflow.build(
+                ROOT,
+                names,
+                all,
+                target or None,
+                headers or None,
+                release,
+                jobs=jobs or os.cpu_count() or 1,
+                force=force,
+                report=_progress,
+            )
+        # mock builds for another OS's policy: this host can link only its own store's modules
+        verified = None if mock else workflow.verify_after_build(ROOT, target or None, headers or None)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
     # on stderr: stdout is the built paths, one per line
@@ -97,4 +123,66 @@ def new_site(c, name):
         raise exit_for(exc) from None
 
 
-ns = Collection(build_site, list_sites, new_site, verify)
+@task(
+    name="publish",
+    iterable=["rpm"],
+    help={
+        "repo": "repository directory (one per target), created on first publish",
+        "sign": "gpg key (id, fingerprint or user id) to sign every RPM and repodata/repomd.xml with",
+        "base_url": "URL hosts reach the repository at, written into sites.repo (default: its file:// URL)",
+        "keep": "versions of each package to keep; older ones are pruned (default 3)",
+        "force": "publish a version older than the repository's, or replace a published one",
+        "target": "target whose build/<target>/rpms to publish (default: the repository's, else this host's OS)",
+        "with_srpms": "publish the source packages too (into SRPMS/)",
+        "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
+    },
+)
+def publish(c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None):
+    """Sign and publish the built RPMs into a yum repository, with metadata, key and a .repo file."""
+    try:
+        result = workflow.publish(
+            ROOT, repo, target or None, sign or None, base_url or None, int(keep), force, with_srpms, rpm or []
+        )
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
+    for name in result.added:
+        print(f"published {name}")
+    for name in result.unchanged:
+        print(f"unchanged {name} (already published)")
+    for name in result.pruned:
+        print(f"pruned    {name}")
+    print(f"repository {result.repo} ({'signed' if result.signed else 'NOT signed'})")
+    print(result.repo_file)
+
+
+@task(
+    name="submit",
+    iterable=["site", "chroot"],
+    help={
+        "copr": "Copr project OWNER/PROJECT to build in (copr-cli build)",
+        "chroot": "with --copr: the Copr chroot, e.g. epel-9-x86_64; repeatable",
+        "koji": "Koji build target to build with (koji build TARGET SRPM)",
+        "site": "submit this site only (repeatable; default: every definition in sites.d/)",
+        "target": "target profile, when the chroot or Koji target name does not tell",
+        "release": "RPM release number",
+        "dry_run": "build the SRPMs and print the commands, run nothing",
+    },
+)
+def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", dry_run=False):
+    """Build the SRPMs here and submit them to Copr or Koji."""
+    try:
+        plan = workflow.plan_submission(
+            ROOT, site or [], copr or None, chroot or [], koji or None, target or None, release
+        )
+        if dry_run:
+            for line in plan.shell():
+                print(line)
+            return
+        workflow.run_submission(plan, _progress)
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
+    for line in plan.shell():
+        print(line)
+
+
+ns = Collection(build_site, list_sites, new_site, verify, publish, submit)
