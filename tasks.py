@@ -52,8 +52,7 @@ def build_site(
     names = [site] if site else []
     try:
         if mock:
-            # mock builds take one release for all sites (default 1), not the lock's
-            paths = workflow.build_mock(ROOT, names, all, mock, target or None, release or "1", chain, _progress)
+            paths = workflow.build_mock(ROOT, names, all, mock, target or None, release, chain, _progress)
         elif chain:
             raise SitepolicyError("--chain needs --mock CONFIG")
         else:

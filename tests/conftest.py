@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sitepolicy.build import SiteBuild, build_sites
+from sitepolicy.build import PackageBuild, SiteBuild, build_runtime, build_sites
 from sitepolicy.selinux import Headers, resolve_headers
 from sitepolicy.site import Site, load_sites
 from sitepolicy.targets import Target, host_target
@@ -43,6 +43,12 @@ def example_builds(tmp_path_factory, example_sites, target, headers) -> dict[str
     """Both example sites built once per session with the real rpmbuild, from a clean tree."""
     build_dir = tmp_path_factory.mktemp("build")
     return {b.site.name: b for b in build_sites(example_sites, target, headers, build_dir)}
+
+
+@pytest.fixture(scope="session")
+def example_runtime(tmp_path_factory, target) -> PackageBuild:
+    """sitepolicy-selinux-runtime, which every site's -selinux package requires (built once per session)."""
+    return build_runtime(target, tmp_path_factory.mktemp("build-runtime"))
 
 
 def make_project(tmp_path: Path, definitions: dict[str, str] | None = None) -> Path:

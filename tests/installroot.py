@@ -51,7 +51,10 @@ STAND_INS: dict[str, int] = {
 }
 
 # Real tools a scriptlet may use for plumbing; copied from the host with their libraries.
-DEFAULT_REAL_TOOLS = ("cat", "mkdir", "rm", "ls", "mv", "cp", "touch", "sort", "comm", "ln", "find", "grep", "sed")
+DEFAULT_REAL_TOOLS = (
+    "cat", "mkdir", "rm", "ls", "mv", "cp", "touch", "sort", "comm", "ln", "find", "grep", "sed",
+    "sha256sum", "cmp",  # sitepolicy-selinux-runtime's reconcile
+)  # fmt: skip
 
 _WRAPPER = """#!{shell}
 # TEST ONLY (sitepolicy tests/installroot.py): records each script rpm runs, then runs it with {shell}.
@@ -202,6 +205,10 @@ HOST_PROVIDES = (
     "selinux-policy-targeted",
     "passwd",
     "shadow-utils",
+    "coreutils",  # these four: what sitepolicy-selinux-runtime requires
+    "diffutils",
+    "grep",
+    "sed",
 )
 
 

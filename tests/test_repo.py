@@ -81,9 +81,9 @@ def snapshot(repo: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def signed_repo(tmp_path, example_builds, gpg_key, target) -> Path:
+def signed_repo(tmp_path, example_builds, example_runtime, gpg_key, target) -> Path:
     repo = tmp_path / "repo"
-    publish(repo, rpms_of(example_builds), target.name, gpg_key)
+    publish(repo, rpms_of(example_builds) + list(example_runtime.rpms), target.name, gpg_key)
     return repo
 
 
@@ -116,8 +116,8 @@ def small_rpm(directory: Path, name: str, provides: list[str], files: dict[str, 
 # --------------------------------------------------------------------------- the repository
 
 
-def test_signed_publish_layout_signatures_and_repo_file(signed_repo, example_builds, gpg_key, target):
-    names = sorted(p.name for p in rpms_of(example_builds))
+def test_signed_publish_layout_signatures_and_repo_file(signed_repo, example_builds, example_runtime, gpg_key, target):
+    names = sorted(p.name for p in rpms_of(example_builds) + list(example_runtime.rpms))
     assert sorted(p.name for p in (signed_repo / "Packages").iterdir()) == names
     for path in (signed_repo / "Packages").iterdir():
         assert read_package(path).signer == gpg_key.key_id
@@ -148,10 +148,10 @@ def test_signed_publish_layout_signatures_and_repo_file(signed_repo, example_bui
     assert all(read_package(p).signer is None for p in rpms_of(example_builds))
 
 
-def test_republishing_the_same_build_changes_nothing(signed_repo, example_builds, gpg_key, target):
+def test_republishing_the_same_build_changes_nothing(signed_repo, example_builds, example_runtime, gpg_key, target):
     before = snapshot(signed_repo)
-    result = publish(signed_repo, rpms_of(example_builds), target.name, gpg_key)
-    assert result.added == () and len(result.unchanged) == 4
+    result = publish(signed_repo, rpms_of(example_builds) + list(example_runtime.rpms), target.name, gpg_key)
+    assert result.added == () and len(result.unchanged) == 5
     assert snapshot(signed_repo) == before
 
 
@@ -283,7 +283,7 @@ def test_publish_task_with_srpms(tmp_path, target):
     result = invoke(root, "publish", "--repo", str(tmp_path / "repo"), "--with-srpms")
     assert result.returncode == 0, result.stderr
     assert "NOT signed" in result.stdout and result.stdout.strip().endswith("sites.repo")
-    assert len(list((tmp_path / "repo/SRPMS").glob("*.src.rpm"))) == 1
+    assert len(list((tmp_path / "repo/SRPMS").glob("*.src.rpm"))) == 2  # the site's and sitepolicy-selinux-runtime's
     assert metadata_problems(tmp_path / "repo") == []
     # A refusal: a clear message, exit 2, no traceback.
     bad = invoke(root, "publish", "--repo", str(tmp_path / "repo"), "--target", "el9")
@@ -294,7 +294,7 @@ def test_publish_task_with_srpms(tmp_path, target):
         "--repo",
         str(tmp_path / "repo"),
         "--rpm",
-        str(next((root / "build").rglob("*-selinux-*.noarch.rpm"))),
+        str(next((root / "build").rglob("*.rskeens.com-selinux-*.noarch.rpm"))),
         "--target",
         "el9",
     )
@@ -402,9 +402,10 @@ def test_dnf_installs_both_sites_from_the_signed_repository(
     # The package signature dnf checked: the key is in the root's rpm database.
     assert "gpg-pubkey" in dnf.rpm_q("gpg-pubkey").stdout
     recorded = calls(dnf.root, "semodule")
-    relabel_paths = {str(p) for b in example_builds.values() for p in b.site.relabel_paths}
-    restored = [c.argv for c in calls(dnf.root, "restorecon")]
-    assert restored and all(argv[:2] == ("-R", "--") and set(argv[2:]) <= relabel_paths for argv in restored)
+    relabel_paths = {str(p) for b in example_builds.values() for p in (*b.site.relabel_paths, *b.site.writable_dirs)}
+    # One restorecon for the whole transaction (sitepolicy-selinux-runtime), -T 0 where restorecon has it.
+    restored = [c.argv[c.argv.index("--") + 1 :] for c in calls(dnf.root, "restorecon")]
+    assert len(restored) == 1 and set(restored[0]) <= relabel_paths, restored
     for build in example_builds.values():
         site, n = build.site, build.site.names
         pp = f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"
@@ -412,7 +413,7 @@ def test_dnf_installs_both_sites_from_the_signed_repository(
             assert (dnf.root / path.lstrip("/")).exists(), path
         # However the scriptlets batch them: the module goes in once, at priority 200, into the store.
         assert module_operations(recorded, n.module) == [("-i", pp, "200", target.store)]
-        assert {str(site.docroot), str(site.sessions_dir)} <= {p for argv in restored for p in argv[2:]}
+        assert {str(site.docroot), str(site.sessions_dir)} <= set(restored[0])
     for call in recorded:
         replay_semodule(call, dnf.root, policy_root)
     assert {b.site.names.module for b in example_builds.values()} <= modules(policy_root, target.store)
@@ -451,11 +452,11 @@ def dnf_fails(tmp_path: Path, repo: Path, host_provides: Path, target: str, expe
 
 @pytest.mark.slow
 def test_dnf_refuses_an_unsigned_package_in_a_signed_repository(
-    tmp_path, example_builds, gpg_key, host_provides, target
+    tmp_path, example_builds, example_runtime, gpg_key, host_provides, target
 ):
     repo = tmp_path / "repo"
     (repo / "Packages").mkdir(parents=True)
-    for path in rpms_of(example_builds, SELINUX):
+    for path in rpms_of(example_builds, SELINUX) + list(example_runtime.rpms):
         shutil.copy(path, repo / "Packages")  # unsigned, bypassing publish
     subprocess.run(["/usr/bin/createrepo_c", "--quiet", str(repo)], check=True)
     sign_file(repo / "repodata/repomd.xml", gpg_key)  # the metadata itself is correctly signed
@@ -491,12 +492,12 @@ def test_dnf_refuses_a_tampered_rpm(tmp_path, signed_repo, host_provides, target
 
 @pytest.mark.slow
 def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
-    tmp_path, example_builds, release2, gpg_key, host_provides, policy_root, target
+    tmp_path, example_builds, example_runtime, release2, gpg_key, host_provides, policy_root, target
 ):
     repo = tmp_path / "repo"
     module = release2.site.names.module
     selinux_pkg = release2.site.names.selinux_package
-    publish(repo, rpms_of(example_builds, SELINUX), target.name, gpg_key)
+    publish(repo, rpms_of(example_builds, SELINUX) + list(example_runtime.rpms), target.name, gpg_key)
     dnf = new_root(tmp_path, repo, host_provides)
     dnf_ok(dnf("install", release2.site.names.php_fpm_package))
     for call in calls(dnf.root, "semodule"):
