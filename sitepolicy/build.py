@@ -179,6 +179,15 @@ def _publish_outputs(
     return PackageBuild(record_dir, final_srpm, final_rpms)
 
 
+def publish_site_outputs(
+    site: Site, target: Target, layout: TargetLayout, sources: Path, srpm: Path, rpms: list[Path]
+) -> SiteBuild:
+    """Move a site's packages built elsewhere (mock) into build/<target>/. Without a digest in its
+    manifest, the next local build-site rebuilds the site rather than taking mock's packages as its own."""
+    built = _publish_outputs(layout, layout.site_dir(site), sources, srpm, rpms, {"name": site.name, "digest": ""})
+    return SiteBuild(site, target, built.record_dir / "sources", built.srpm, built.rpms)
+
+
 def _move(src: Path, dst: Path) -> Path:
     shutil.move(str(src), str(dst))
     return dst

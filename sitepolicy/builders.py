@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build import SiteBuild, TargetLayout, _publish_outputs, render_sources
+from .build import SiteBuild, TargetLayout, publish_site_outputs, render_sources
 from .errors import SitepolicyError
 from .mock import (
     ChainStatus,
@@ -92,7 +92,7 @@ def _accept(source: SourcePackage, result: MockResult, layout: TargetLayout, sta
         if f"sitepolicy-target({source.target.name})" not in info.provides:
             raise MockError(f"{info.path.name} from mock does not provide sitepolicy-target({source.target.name})")
     srpm_copy = Path(shutil.copy2(source.srpm, copies / source.srpm.name))
-    return _publish_outputs(source.site, source.target, layout, source.sources, srpm_copy, rpms)
+    return publish_site_outputs(source.site, source.target, layout, source.sources, srpm_copy, rpms)
 
 
 def summary_table(outcomes: Sequence[SiteOutcome]) -> str:
