@@ -516,7 +516,9 @@ def test_dnf_upgrade_keeps_the_module_and_erase_removes_it(
     assert events[post[0]].arg1 == "2" and events[postun[0]].arg1 == "1"  # type: ignore[union-attr]
     assert post[0] < postun[0], "the new %post must run before the old %postun"
     upgrade_calls = calls(dnf.root, "semodule")
-    assert [op[0] for op in module_operations(upgrade_calls, module)] == ["-i"], "installed once, never -r"
+    # Never -r. Release 2 rebuilt the same definition, so its module is byte-identical: the runtime's
+    # reconcile installs a module only when its content changed, and here calls semodule not at all.
+    assert [op[0] for op in module_operations(upgrade_calls, module)] in ([], ["-i"]), "never -r"
     for call in upgrade_calls:
         replay_semodule(call, dnf.root, policy_root)
     assert module in modules(policy_root, target.store)
