@@ -1,0 +1,1 @@
+"""sitepolicy: per-site SELinux policy and php-fpm packages from a YAML definition."""
