@@ -1,1 +1,3 @@
-"""sitepolicy: per-site SELinux policy and php-fpm packages from a YAML definition."""
+"""sitepolicy: per-site SELinux confinement for shared PHP hosting, built as RPMs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,48 @@
+"""The one exception family sitepolicy raises; tasks turn it into a message and an exit status."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class SitepolicyError(Exception):
+    """Base of every error sitepolicy reports to a user."""
+
+    exit_code = 1
+
+
+class DefinitionError(SitepolicyError):
+    """A site definition (or a set of them) is refused before anything is rendered."""
+
+    exit_code = 2
+
+    def __init__(self, file: Path | str, field: str, value: object, allowed: str) -> None:
+        self.file = str(file)
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{self.file}: field '{field}': {value!r} is refused: {allowed}")
+
+
+class TargetError(SitepolicyError):
+    """A target profile or policy headers cannot be used on this build host."""
+
+    exit_code = 2
+
+
+class ToolError(SitepolicyError):
+    """An external tool (rpmbuild, make, semodule, ...) failed; carries its command line and output."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, output: str, hint: str = "") -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.strip().splitlines()[-40:])
+        message = f"command failed (exit {returncode}): {shlex.join(self.argv)}"
+        if hint:
+            message += f"\n{hint}"
+        if tail:
+            message += f"\n--- last lines of its output ---\n{tail}"
+        super().__init__(message)

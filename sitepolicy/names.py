@@ -1,0 +1,112 @@
+"""Every name a site produces, derived from its DNS name by one documented, injective encoding.
+
+A DNS name here is lowercase labels of [a-z0-9-] joined by dots, and no label starts or ends with
+'-'. So a '.' is always between two alphanumerics and '-' never touches a '.':
+
+* SELinux identifiers (module, types) allow only [A-Za-z0-9_]. We write '.' as '_' and '-' as
+  '__'. A run of underscores of odd length (always 1) was a dot; a run of even length 2k was k
+  hyphens. Decoding is unique, so two sites never share an identifier. The fixed prefix
+  ``sitepolicy_`` makes every identifier start with a letter and keeps it out of the names the
+  base policy uses.
+* RPM package, systemd unit and path names allow '.' and '-' as they are: the site name is used
+  verbatim behind the fixed prefix ``sitepolicy-``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SELINUX_PREFIX = "sitepolicy_"
+PACKAGE_PREFIX = "sitepolicy-"
+
+# Suffixes of the types every site module declares; verify and the templates share this list.
+TYPE_ROLES: tuple[str, ...] = ("", "exec", "content", "rw", "sessions", "tmp", "log", "run")
+
+
+def selinux_identifier(site_name: str) -> str:
+    """Encode a validated DNS name as the stem of the site's SELinux identifiers."""
+    return SELINUX_PREFIX + site_name.replace("-", "__").replace(".", "_")
+
+
+def site_name_from_identifier(identifier: str) -> str:
+    """Invert :func:`selinux_identifier` (used to prove, and test, that the encoding is injective)."""
+    if not identifier.startswith(SELINUX_PREFIX):
+        raise ValueError(f"{identifier!r} does not start with {SELINUX_PREFIX!r}")
+    out: list[str] = []
+    runs = identifier[len(SELINUX_PREFIX) :]
+    i = 0
+    while i < len(runs):
+        if runs[i] != "_":
+            out.append(runs[i])
+            i += 1
+            continue
+        j = i
+        while j < len(runs) and runs[j] == "_":
+            j += 1
+        length = j - i
+        if length == 1:
+            out.append(".")
+        elif length % 2 == 0:
+            out.append("-" * (length // 2))
+        else:
+            raise ValueError(f"{identifier!r} is not an encoded site name")
+        i = j
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class SiteNames:
+    """The names derived from one site name; nothing else in sitepolicy invents a name."""
+
+    site: str
+
+    @property
+    def stem(self) -> str:
+        return selinux_identifier(self.site)
+
+    @property
+    def module(self) -> str:
+        return self.stem
+
+    def type(self, role: str) -> str:
+        """The SELinux type for ``role`` (one of TYPE_ROLES); the domain is role ''."""
+        if role not in TYPE_ROLES:
+            raise KeyError(role)
+        return f"{self.stem}_{role}_t" if role else f"{self.stem}_t"
+
+    @property
+    def domain(self) -> str:
+        return self.type("")
+
+    @property
+    def types(self) -> dict[str, str]:
+        return {role: self.type(role) for role in TYPE_ROLES}
+
+    @property
+    def package(self) -> str:
+        """Source package name; the binary packages are ``<package>-selinux`` and ``<package>-php-fpm``."""
+        return PACKAGE_PREFIX + self.site
+
+    @property
+    def selinux_package(self) -> str:
+        return self.package + "-selinux"
+
+    @property
+    def php_fpm_package(self) -> str:
+        return self.package + "-php-fpm"
+
+    @property
+    def unit(self) -> str:
+        return f"{self.package}-php-fpm.service"
+
+    def all_names(self) -> dict[str, str]:
+        """Every name that must be unique across sites, keyed by what it names."""
+        names = {
+            "source package": self.package,
+            "selinux package": self.selinux_package,
+            "php-fpm package": self.php_fpm_package,
+            "policy module": self.module,
+            "systemd unit": self.unit,
+        }
+        names.update({f"SELinux type ({role or 'domain'})": t for role, t in self.types.items()})
+        return names

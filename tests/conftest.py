@@ -1,0 +1,70 @@
+"""Shared fixtures: the real tools, a private build tree per test session, the example sites."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sitepolicy.build import SiteBuild, build_sites
+from sitepolicy.selinux import Headers, resolve_headers
+from sitepolicy.site import Site, load_sites
+from sitepolicy.targets import Target, host_target
+
+PROJECT = Path(__file__).resolve().parent.parent
+EXAMPLES = PROJECT / "sites.d"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _c_locale() -> None:
+    os.environ["LANG"] = os.environ["LC_ALL"] = "C.UTF-8"
+
+
+@pytest.fixture(scope="session")
+def target() -> Target:
+    return host_target()
+
+
+@pytest.fixture(scope="session")
+def headers(target: Target) -> Headers:
+    return resolve_headers(target, None)
+
+
+@pytest.fixture(scope="session")
+def example_sites() -> list[Site]:
+    return load_sites(EXAMPLES)
+
+
+@pytest.fixture(scope="session")
+def example_builds(tmp_path_factory, example_sites, target, headers) -> dict[str, SiteBuild]:
+    """Both example sites built once per session with the real rpmbuild, from a clean tree."""
+    build_dir = tmp_path_factory.mktemp("build")
+    return {b.site.name: b for b in build_sites(example_sites, target, headers, build_dir)}
+
+
+def make_project(tmp_path: Path, definitions: dict[str, str] | None = None) -> Path:
+    """A throwaway project root: tasks.py and the package linked, its own sites.d/ and build/."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PROJECT / "tasks.py", root / "tasks.py")
+    (root / "sitepolicy").symlink_to(PROJECT / "sitepolicy")
+    sites = root / "sites.d"
+    sites.mkdir()
+    if definitions is None:
+        for path in EXAMPLES.glob("*.yaml"):
+            shutil.copy(path, sites / path.name)
+    else:
+        for name, text in definitions.items():
+            (sites / name).write_text(text)
+    return root
+
+
+def invoke(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a task the way a user does: the invoke command in the project root."""
+    invoke_bin = Path(os.environ.get("VIRTUAL_ENV", PROJECT / ".venv")) / "bin" / "invoke"
+    if not invoke_bin.exists():
+        invoke_bin = Path(shutil.which("invoke") or "invoke")
+    return subprocess.run([str(invoke_bin), *args], cwd=root, capture_output=True, text=True, check=False, timeout=300)

@@ -1,0 +1,102 @@
+"""The tasks as a user runs them: exit status, messages, and what lands in build/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import invoke, make_project
+
+
+def test_build_site_all_prints_the_built_paths_last(tmp_path, target):
+    root = make_project(tmp_path)
+    result = invoke(root, "build-site", "--all")
+    assert result.returncode == 0, result.stderr
+    printed = [Path(line) for line in result.stdout.strip().splitlines()]
+    assert len(printed) == 6
+    assert all(p.is_file() and p.is_relative_to(root / "build" / target.name) for p in printed)
+    assert {p.name.split("-1.0-")[0] for p in printed} >= {
+        "sitepolicy-selinux.rskeens.com-selinux",
+        "sitepolicy-private.rskeens.com-php-fpm",
+    }
+    assert not list((root / "build" / ".staging").iterdir())
+
+
+def test_build_one_site(tmp_path):
+    root = make_project(tmp_path)
+    result = invoke(root, "build-site", "private.rskeens.com")
+    assert result.returncode == 0, result.stderr
+    assert all("private.rskeens.com" in line for line in result.stdout.strip().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("site: shop.example.com\ndocroot: /srv/www/shop\nuser: shop\nselinux_rules: x\n", "field 'selinux_rules'"),
+        ("site: shop.example.com\ndocroot: /srv/www/../etc\nuser: shop\n", "field 'docroot'"),
+        ("site: shop.example.com\ndocroot: /srv/www/shop\nuser: root\n", "field 'user'"),
+        ("site: shop.example.com\ndocroot: /srv/www/shop\nuser: shop\nnetwork: [ssh]\n", "field 'network[0]'"),
+        ("site: shop.example.com\ndocroot: /srv/www/shop\nuser: private_rskeens\n", "field 'user'"),
+        ("site: shop.example.com\ndocroot: /srv/www/private.rskeens.com\nuser: shop\n", "field 'docroot'"),
+    ],
+)
+def test_refused_definition_exits_nonzero_with_a_clear_message_and_writes_nothing(tmp_path, text, expected):
+    root = make_project(tmp_path)
+    (root / "sites.d" / "shop.example.com.yaml").write_text(text)
+    for args in (["build-site", "--all"], ["build-site", "selinux.rskeens.com"], ["list-sites"]):
+        result = invoke(root, *args)
+        assert result.returncode == 2, result
+        assert "shop.example.com.yaml" in result.stderr and expected in result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+        assert not (root / "build").exists()
+
+
+def test_name_or_all_is_required(tmp_path):
+    root = make_project(tmp_path)
+    assert invoke(root, "build-site").returncode != 0
+    both = invoke(root, "build-site", "selinux.rskeens.com", "--all")
+    assert both.returncode == 1 and "name one site, or pass --all" in both.stderr
+
+
+def test_unknown_site_is_refused(tmp_path):
+    root = make_project(tmp_path)
+    result = invoke(root, "build-site", "nope.example.com")
+    assert result.returncode == 2 and "a defined site" in result.stderr
+    assert not (root / "build").exists()
+
+
+def test_foreign_target_needs_its_headers(tmp_path):
+    root = make_project(tmp_path)
+    result = invoke(root, "build-site", "--all", "--target", "el9")
+    assert result.returncode == 2 and "--headers DIR" in result.stderr
+    bad = invoke(root, "build-site", "--all", "--target", "el9", "--headers", str(tmp_path))
+    assert bad.returncode == 2 and "not a policy devel tree" in bad.stderr
+    assert invoke(root, "build-site", "--all", "--target", "solaris").returncode == 2
+    assert not (root / "build").exists()
+
+
+def test_list_sites_shows_what_each_site_produces(tmp_path):
+    result = invoke(make_project(tmp_path), "list-sites")
+    assert result.returncode == 0
+    assert "sitepolicy-selinux.rskeens.com-selinux, sitepolicy-selinux.rskeens.com-php-fpm" in result.stdout
+    assert "domain: sitepolicy_private_rskeens_com_t" in result.stdout
+    assert "socket: /run/sitepolicy-private.rskeens.com/php-fpm.sock" in result.stdout
+
+
+def test_new_site_writes_a_valid_commented_starter(tmp_path):
+    root = make_project(tmp_path)
+    result = invoke(root, "new-site", "shop.example.com")
+    assert result.returncode == 0, result.stderr
+    path = root / "sites.d" / "shop.example.com.yaml"
+    assert result.stdout.strip() == str(path)
+    text = path.read_text()
+    assert yaml.safe_load(text)["site"] == "shop.example.com"
+    for field in ("site", "docroot", "user", "group", "writable", "network", "php_fpm", "max_children", "version"):
+        assert f"{field}:" in text
+    assert invoke(root, "list-sites").returncode == 0
+    again = invoke(root, "new-site", "shop.example.com")
+    assert again.returncode == 2 and "the file exists" in again.stderr
+    hostile = invoke(root, "new-site", "../../etc/passwd")
+    assert hostile.returncode == 2 and "DNS name" in hostile.stderr
+    assert not (root / "etc").exists()
