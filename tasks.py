@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 from sitepolicy import workflow
 from sitepolicy.cli import SiteOrAll, exit_for
@@ -53,4 +53,27 @@ def new_site(c, name):
         raise exit_for(exc) from None
 
 
-ns = Collection(build_site, list_sites, new_site)
+@task(
+    help={
+        "keep": "leave the guest's logs, audit.log and report under build/e2e/last-run/",
+        "accel": "kvm or tcg (default: kvm when a probe shows it works, else tcg)",
+        "mirror": "Debian mirror for the guest image (default: the host's apt source for bookworm)",
+        "verbose": "print the evidence of passing checks too",
+    }
+)
+def e2e(c, keep=False, accel="", mirror="", verbose=False):
+    """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
+    from sitepolicy.e2e.guest import Accel
+    from sitepolicy.e2e.harness import run_e2e
+
+    try:
+        run = run_e2e(ROOT, keep=keep, accel=Accel(accel) if accel else None, mirror=mirror or None)
+    except (SitepolicyError, ValueError) as exc:
+        raise exit_for(exc if isinstance(exc, SitepolicyError) else SitepolicyError(str(exc))) from None
+    print(run.report.to_text(verbose=verbose))
+    print(f"guest: {run.machine.accel.value}, image {run.image.key}; report: {run.work_dir}")
+    if not run.report.passed:
+        raise Exit("sitepolicy: e2e failed", code=1)
+
+
+ns = Collection(build_site, list_sites, new_site, e2e)

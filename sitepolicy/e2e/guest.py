@@ -147,14 +147,8 @@ def _extract(archive: Path, dest: Path) -> None:
         members = tar.getmembers()
         for member in members:
             parts = Path(member.name).parts
-            if (
-                member.name.startswith("/")
-                or ".." in parts
-                or not (member.isfile() or member.isdir())
-            ):
-                raise GuestError(
-                    f"unexpected entry in the guest's results: {member.name!r}"
-                )
+            if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+                raise GuestError(f"unexpected entry in the guest's results: {member.name!r}")
         tar.extractall(dest, members=members)
 
 
@@ -221,21 +215,15 @@ def boot(
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise GuestError(
-            f"guest '{name}' did not power off within {timeout:.0f} s", _tail(console)
-        ) from None
+        raise GuestError(f"guest '{name}' did not power off within {timeout:.0f} s", _tail(console)) from None
     seconds = time.monotonic() - started
     if proc.returncode != 0:
-        raise GuestError(
-            f"qemu exited with {proc.returncode}: {out.strip()}", _tail(console)
-        )
+        raise GuestError(f"qemu exited with {proc.returncode}: {out.strip()}", _tail(console))
     results.mkdir(parents=True, exist_ok=True)
     try:
         _extract(results_disk, results)
     except (tarfile.TarError, GuestError) as exc:
-        raise GuestError(
-            f"guest '{name}' wrote no results ({exc})", _tail(console)
-        ) from exc
+        raise GuestError(f"guest '{name}' wrote no results ({exc})", _tail(console)) from exc
     rc_file = results / "run.rc"
     if not rc_file.is_file():
         raise GuestError(f"guest '{name}' results have no run.rc", _tail(console))

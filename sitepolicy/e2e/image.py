@@ -65,9 +65,7 @@ class ImageSpec:
     suite: str = SUITE
     packages: tuple[str, ...] = PACKAGES
     files: tuple[tuple[str, str], ...] = field(
-        default_factory=lambda: tuple(
-            (dest, _guestfile(src)) for src, dest in sorted(GUEST_FILES.items())
-        )
+        default_factory=lambda: tuple((dest, _guestfile(src)) for src, dest in sorted(GUEST_FILES.items()))
     )
     configure: str = field(default_factory=lambda: _guestfile(CONFIGURE_SCRIPT))
 
@@ -140,9 +138,7 @@ def build_rootfs(spec: ImageSpec, build_dir: Path) -> Path:
         timeout=DEBOOTSTRAP_TIMEOUT,
         log=build_dir / "logs" / "debootstrap.log",
     )
-    (work / ".complete").write_text(
-        json.dumps({"mirror": spec.mirror, "packages": list(spec.packages)})
-    )
+    (work / ".complete").write_text(json.dumps({"mirror": spec.mirror, "packages": list(spec.packages)}))
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
     _prune(build_dir, "rootfs", key)
@@ -153,15 +149,9 @@ def _boot_file(root: Path, name: str) -> Path:
     """The kernel or initrd the guest's own /vmlinuz or /initrd.img link points at."""
     link = root / name
     if not link.is_symlink() and not link.exists():
-        candidates = sorted(
-            (root / "boot").glob(
-                f"{'vmlinuz' if name == 'vmlinuz' else 'initrd.img'}-*"
-            )
-        )
+        candidates = sorted((root / "boot").glob(f"{'vmlinuz' if name == 'vmlinuz' else 'initrd.img'}-*"))
         if not candidates:
-            raise E2EError(
-                f"the guest root {root} has no {name}: was linux-image-amd64 installed?"
-            )
+            raise E2EError(f"the guest root {root} has no {name}: was linux-image-amd64 installed?")
         return candidates[-1]
     target = link.readlink() if link.is_symlink() else Path(name)
     return root / str(target).lstrip("/")
@@ -206,9 +196,7 @@ def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
     shutil.copyfile(_boot_file(tree, "initrd.img"), work / "initrd.img")
     file_contexts = tree / "etc/selinux" / STORE / "contexts/files/file_contexts"
     if not file_contexts.is_file():
-        raise E2EError(
-            f"the guest has no {file_contexts}: was selinux-policy-default installed?"
-        )
+        raise E2EError(f"the guest has no {file_contexts}: was selinux-policy-default installed?")
     # Label with the guest's own policy, then carry the labels into the image (mkfs -d keeps xattrs).
     run(
         ["setfiles", "-r", tree, file_contexts, tree],

@@ -24,10 +24,7 @@ def _parse_deb822(text: str) -> list[AptSource]:
                 continue
             key, _, value = line.partition(":")
             fields[key.strip().lower()] = value.strip()
-        if (
-            "deb" not in fields.get("types", "").split()
-            or fields.get("enabled", "yes") == "no"
-        ):
+        if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes") == "no":
             continue
         for uri in fields.get("uris", "").split():
             sources.append(
@@ -75,11 +72,7 @@ def host_apt_sources(etc_apt: Path = Path("/etc/apt")) -> list[AptSource]:
 def find_mirror(suite: str, etc_apt: Path = Path("/etc/apt")) -> str:
     """The URI of the host's apt source that serves `suite` main over http(s)."""
     for source in host_apt_sources(etc_apt):
-        if (
-            suite in source.suites
-            and "main" in source.components
-            and source.uri.startswith(("http://", "https://"))
-        ):
+        if suite in source.suites and "main" in source.components and source.uri.startswith(("http://", "https://")):
             return source.uri.rstrip("/")
     raise E2EError(
         f"no apt source for '{suite} main' in {etc_apt}/sources.list or sources.list.d/: "

@@ -65,11 +65,7 @@ def run(
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        out = (
-            exc.output
-            if isinstance(exc.output, str)
-            else (exc.output or b"").decode(errors="replace")
-        )
+        out = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
         raise CommandError(args, -1, f"timed out after {timeout:.0f} s\n{out}") from exc
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
