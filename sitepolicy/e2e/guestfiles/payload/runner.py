@@ -87,6 +87,8 @@ def check(scenario: str, name: str, ok: bool, start: float, evidence: dict, *, e
         }
     )
     say(f"[{scenario}] {'ok ' if ok else 'BAD'} {name}")
+    if not ok:
+        say("    evidence: " + json.dumps(evidence, default=str)[:1500])
     return bool(ok)
 
 
@@ -121,6 +123,16 @@ def unit_processes(site: dict) -> list[dict]:
                 continue
             found.append({"pid": int(pid), "context": ctx, "cmdline": cmd})
     return found
+
+
+def unit_state(unit: str) -> str:
+    return sh("systemctl", "is-active", unit)["out"].strip()
+
+
+def wait_active(unit: str, timeout: float) -> bool:
+    """Poll until the unit is active (True) or has failed (False), bounded by timeout."""
+    wait_for(lambda: unit_state(unit) in ("active", "failed"), timeout)
+    return unit_state(unit) == "active"
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
@@ -224,7 +236,7 @@ def scenario1_install() -> None:
     sh("systemctl", "reload", "nginx")
     for site in SITES.values():
         t = time.time()
-        active = wait_for(lambda s=site: sh("systemctl", "is-active", s["unit"])["out"].strip() == "active", 60)
+        active = wait_active(site["unit"], 60)
         status = sh("systemctl", "status", "--no-pager", "-l", site["unit"])
         check("1", f"{site['name']}: unit {site['unit']} active", active, t, status)
         t = time.time()
@@ -486,7 +498,7 @@ def scenario6_reboot() -> None:
     check("6", "SELinux enforcing after the reboot", enforce == "1", t0, {"enforce": enforce})
     for site in SITES.values():
         t = time.time()
-        active = wait_for(lambda s=site: sh("systemctl", "is-active", s["unit"])["out"].strip() == "active", 60)
+        active = wait_active(site["unit"], 60)
         check(
             "6",
             f"{site['name']}: unit active after the reboot",
