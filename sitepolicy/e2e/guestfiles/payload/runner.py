@@ -282,6 +282,9 @@ def scenario2_legit() -> None:
     t0 = time.time()
     for site in SITES.values():
         n = site["name"]
+        # The admin hands the writable directories to the pool user (the package created it).
+        for d in site["writable_dirs"]:
+            shutil.chown(d, site["user"], site["group"])
         t = time.time()
         r = probe(site, "read", site["docroot"] + "/hello.txt")
         check(
@@ -457,7 +460,7 @@ def scenario5_upgrade() -> None:
     check(
         "5",
         f"{site['name']}: kept serving during the upgrade",
-        len(failed) <= 2 and samples[-1]["status"] == 200 if samples else False,
+        bool(samples) and not failed,
         t0,
         {"samples": len(samples), "non_200": failed[:10]},
     )
@@ -470,14 +473,16 @@ def scenario5_upgrade() -> None:
         t0,
         {"changed": changed, "paths": len(after)},
     )
+    store = Path("/var/lib/selinux/default/active/modules")
+    at = sorted(p.parent.name for p in store.glob(f"*/{site['module']}"))
     lst = sh("semodule", "-lfull")
-    line = [ln for ln in lst["out"].splitlines() if ln.split()[1:2] == [site["module"]]]
+    line = [ln.strip() for ln in lst["out"].splitlines() if site["module"] in ln.split()]
     check(
         "5",
-        f"{site['name']}: module {site['module']} at priority 200",
-        bool(line) and line[0].split()[0] == "200",
+        f"{site['name']}: module {site['module']} at priority 200 (and only there)",
+        at == ["200"],
         t0,
-        {"semodule": line},
+        {"store_priorities": at, "semodule_lfull": line, "semodule_rc": lst["rc"]},
     )
     t = time.time()
     r = probe(site, "context")
