@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from invoke import Collection, Exit, task
 
 from sitepolicy import workflow
-from sitepolicy.cli import SiteOrAll, exit_for
+from sitepolicy.cli import OptionalSite, exit_for
 from sitepolicy.errors import SitepolicyError
 
 ROOT = Path(__file__).resolve().parent
 
 
 @task(
-    klass=SiteOrAll,
+    klass=OptionalSite,
     positional=["site"],
     name="build-site",
     help={
@@ -29,10 +30,40 @@ def build_site(c, site=None, all=False, target="", headers="", release="1"):  # 
     """Build a site's -selinux and -php-fpm RPMs and its SRPM under build/; prints their paths last."""
     try:
         paths = workflow.build(ROOT, [site] if site else [], all, target or None, headers or None, release)
+        verified = workflow.verify_after_build(ROOT, target or None, headers or None)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
+    # on stderr: stdout is the built paths, one per line
+    if verified is not None:
+        print(workflow.verify_text(verified), file=sys.stderr)
+    else:
+        print("verify: skipped, this host cannot link modules built for that target", file=sys.stderr)
     for path in paths:
         print(path)
+    if verified is not None:
+        try:
+            workflow.check_verified(verified)
+        except SitepolicyError as exc:
+            raise exit_for(exc) from None
+
+
+@task(
+    klass=OptionalSite,
+    positional=["site"],
+    help={
+        "site": "report only this site (every site in sites.d/ is linked and proven together)",
+        "json": "print the result as JSON",
+        "target": "target profile; verify links against this host's own policy store",
+    },
+)
+def verify(c, site=None, json=False, target=""):
+    """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure."""
+    try:
+        result = workflow.verify(ROOT, [site] if site else [], target or None)
+        print(workflow.verify_text(result, as_json=json))
+        workflow.check_verified(result)
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
 
 
 @task(name="list-sites")
@@ -76,4 +107,4 @@ def e2e(c, keep=False, accel="", mirror="", verbose=False):
         raise Exit("sitepolicy: e2e failed", code=1)
 
 
-ns = Collection(build_site, list_sites, new_site, e2e)
+ns = Collection(build_site, list_sites, new_site, verify, e2e)

@@ -127,3 +127,19 @@ def module_cil(pp: Path) -> str:
 def declared_types(cil: str) -> set[str]:
     """Types a module declares (not those it only requires)."""
     return {line[len("(type ") : -1] for line in cil.splitlines() if line.startswith("(type ") and line.endswith(")")}
+
+
+def compile_module(sources_dir: Path, headers: Headers, module: str) -> Path:
+    """Compile ``sources_dir/<module>.te`` (+ .fc, .if) with the devel Makefile, as the spec's %build does.
+
+    The Makefile reads every .if in the directory, so each module needs a directory of its own.
+    """
+    from .tools import require_tool, run
+
+    require_tool("make", "make")
+    run(
+        ["make", "-f", headers.makefile, f"HEADERDIR={headers.directory / 'include'}", f"{module}.pp"],
+        cwd=sources_dir,
+        hint=f"compiling the policy module {module} against {headers.directory}",
+    )
+    return sources_dir / f"{module}.pp"

@@ -13,6 +13,10 @@ from .scaffold import new_site as write_starter
 from .selinux import check_against_base, host_store_names, resolve_headers
 from .site import Site, load_sites, select_sites
 from .targets import Target, get_target, host_target
+from .verify import VerifyResult, verify_modules
+from .verify.modules import SiteModule, modules_from_rpms, selinux_rpm
+from .verify.report import render_text
+from .verify.run import VerifyFailed
 
 
 def sites_dir(root: Path) -> Path:
@@ -72,3 +76,61 @@ def new_site(root: Path, name: str) -> Path:
 
 def target_layout(root: Path, target: Target) -> TargetLayout:
     return TargetLayout(build_dir(root), target)
+
+
+def verify_dir(root: Path, target: Target) -> Path:
+    return target_layout(root, target).root / "verify"
+
+
+def _built_modules(root: Path, target: Target, sites: list[Site]) -> list[SiteModule]:
+    layout = target_layout(root, target)
+    return modules_from_rpms(layout, sites, verify_dir(root, target) / "modules")
+
+
+def can_verify(target: Target) -> bool:
+    """verify links against this host's own base policy: the target's store must be installed here."""
+    return target == host_target() and (Path("/var/lib/selinux") / target.store / "active/policy.kern").is_file()
+
+
+def verify(root: Path, names: list[str], target_name: str | None, use_cache: bool = True) -> VerifyResult:
+    """Prove every site in sites.d/ isolated (building any whose RPMs are missing); report ``names`` only if given."""
+    sites = load_sites(sites_dir(root))
+    if not sites:
+        raise SitepolicyError("no sites defined in sites.d/ (invoke new-site NAME)")
+    chosen = select_sites(sites, names, sites_dir(root)) if names else sites
+    target = choose_target(target_name)
+    if not can_verify(target):
+        raise SitepolicyError(
+            f"verify links against this host's own {target.store} policy store; this host "
+            f"({host_target().name}) cannot verify target {target.name}"
+        )
+    layout = target_layout(root, target)
+    missing = [s for s in sites if selinux_rpm(layout, s) is None]
+    if missing:
+        check_against_base(missing, host_store_names(target))
+        build_sites(missing, target, resolve_headers(target, None), build_dir(root))
+    result = verify_modules(_built_modules(root, target, sites), target.store, verify_dir(root, target), use_cache)
+    if names:
+        report = result.report.restricted_to([s.name for s in chosen])
+        result = VerifyResult(report, result.relinked, result.key, result.policy_root)
+    return result
+
+
+def verify_after_build(root: Path, target_name: str | None, headers: str | None) -> VerifyResult | None:
+    """After build-site: prove every built site of the target, or None when this host cannot link them."""
+    target = choose_target(target_name)
+    if headers or not can_verify(target):
+        return None
+    sites = [s for s in load_sites(sites_dir(root)) if selinux_rpm(target_layout(root, target), s) is not None]
+    if not sites:
+        return None
+    return verify_modules(_built_modules(root, target, sites), target.store, verify_dir(root, target))
+
+
+def verify_text(result: VerifyResult, as_json: bool = False) -> str:
+    return result.report.to_json().rstrip("\n") if as_json else render_text(result.report, result.relinked)
+
+
+def check_verified(result: VerifyResult) -> None:
+    if not result.report.ok:
+        raise VerifyFailed(f"verify failed: {len(result.report.failures)} check(s) broken; the rules are listed above")

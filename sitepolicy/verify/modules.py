@@ -1,0 +1,83 @@
+"""The compiled module of each site, from its built -selinux RPM or from a directory of modules."""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..build import TargetLayout
+from ..errors import SitepolicyError
+from ..rpm import read_package, read_payload_file
+from ..site import Site
+from ..tools import require_tool, run
+
+
+@dataclass(frozen=True)
+class SiteModule:
+    """One site and its compiled policy module (``.pp`` or ``.pp.bz2``)."""
+
+    site: Site
+    path: Path
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def plain_bytes(self) -> bytes:
+        data = self.path.read_bytes()
+        return bz2.decompress(data) if self.path.suffix == ".bz2" else data
+
+
+def selinux_rpm(layout: TargetLayout, site: Site) -> Path | None:
+    """The site's built -selinux RPM, as its build manifest lists it, if the site was built."""
+    manifest = layout.site_dir(site) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    for relative in json.loads(manifest.read_text()).get("outputs", []):
+        path = layout.root / relative
+        if path.name.startswith(site.names.selinux_package + "-") and path.is_file():
+            if read_package(path).name == site.names.selinux_package:
+                return path
+    return None
+
+
+def modules_from_rpms(layout: TargetLayout, sites: Sequence[Site], workdir: Path) -> list[SiteModule]:
+    """Extract each site's ``.pp.bz2`` from its -selinux RPM into ``workdir``: what a host installs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    modules = []
+    for site in sites:
+        rpm = selinux_rpm(layout, site)
+        if rpm is None:
+            raise SitepolicyError(f"{site.name}: no {site.names.selinux_package} RPM in {layout.rpms}; build it first")
+        member = f"/usr/share/selinux/packages/{layout.target.store}/{site.names.module}.pp.bz2"
+        out = workdir / f"{site.names.module}.pp.bz2"
+        out.write_bytes(read_payload_file(rpm, member))
+        modules.append(SiteModule(site, out))
+    return modules
+
+
+def modules_from_dir(directory: Path, sites: Sequence[Site]) -> list[SiteModule]:
+    """``<module>.pp`` or ``<module>.pp.bz2`` for each site, found anywhere below ``directory``."""
+    modules = []
+    for site in sites:
+        name = site.names.module
+        found = sorted(directory.rglob(f"{name}.pp")) + sorted(directory.rglob(f"{name}.pp.bz2"))
+        if not found:
+            raise SitepolicyError(f"{site.name}: no {name}.pp or {name}.pp.bz2 below {directory}")
+        modules.append(SiteModule(site, found[0]))
+    return modules
+
+
+def module_file_contexts(module: SiteModule, workdir: Path) -> str:
+    """The file contexts compiled into the module itself (semodule_unpackage), as the .fc text."""
+    require_tool("semodule_unpackage", "semodule-utils (Debian) or policycoreutils (Fedora/EL)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    stem = workdir / module.site.names.module
+    plain, mod, fc = stem.with_suffix(".pp"), stem.with_suffix(".mod"), stem.with_suffix(".fc")
+    plain.write_bytes(module.plain_bytes())
+    run(["semodule_unpackage", plain, mod, fc])
+    return fc.read_text() if fc.exists() else ""
