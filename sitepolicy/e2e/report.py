@@ -69,6 +69,7 @@ class Report:
             lines.append(f"{verdict}  scenario {scenario}: {title}")
             for c in mine:
                 lines.append(f"    {'ok  ' if c.passed else 'FAIL'} {c.name}  ({c.seconds:.1f} s)")
+                lines.extend(f"         {line}" for line in _summary(c))
                 if not c.passed or verbose:
                     lines.append(f"         {c.reason}")
                     lines.extend(f"         {line}" for line in _evidence_lines(c))
@@ -78,6 +79,30 @@ class Report:
             lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
         lines.append("RESULT: " + ("PASS" if self.passed else "FAIL"))
         return "\n".join(lines)
+
+
+def _http_line(ev: dict[str, Any]) -> str:
+    body = " ".join(str(ev.get("body", "")).split())
+    return f"HTTP {ev.get('status')} {ev.get('method', 'GET')} {ev.get('url', '')}: {body[:160]}"
+
+
+def _summary(c: CheckResult) -> list[str]:
+    """The one or two lines of evidence that show why a check holds: AVC, HTTP, contexts."""
+    ev = c.evidence
+    out = []
+    if c.matching_avc:
+        out.append("AVC: " + c.matching_avc[c.matching_avc.find("avc:") :])
+    for key in ("probe", "request"):
+        if isinstance(ev.get(key), dict):
+            out.append(_http_line(ev[key]))
+    if "status" in ev and "url" in ev:
+        out.append(_http_line(ev))
+    if isinstance(ev.get("processes"), list):
+        contexts = sorted({p["context"] for p in ev["processes"]})
+        out.append(f"{len(ev['processes'])} processes in {', '.join(contexts) or 'nothing'}")
+    if isinstance(ev.get("labels"), dict):
+        out.append("labels: " + ", ".join(f"{k} {v}" for k, v in ev["labels"].items()))
+    return out
 
 
 def _evidence_lines(c: CheckResult) -> list[str]:
