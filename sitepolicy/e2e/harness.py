@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import workflow
 from ..site import Site, load_sites
 from ..targets import Target, get_target
-from .avc import merge, parse_audit_log
+from .avc import merge, parse_audit_log, parse_marks
 from .errors import E2EError, GuestError
 from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
 from .image import GuestImage, ImageSpec, build_image
@@ -159,7 +159,10 @@ def run_e2e(
         parse_audit_log((boot1.results / "audit.log").read_text(errors="replace")),
         parse_audit_log((boot2.results / "audit.log").read_text(errors="replace")),
     )
-    report = evaluate(obs1 + obs2, avcs, timings)
+    marks = {}
+    for b in (boot1, boot2):
+        marks.update(parse_marks((b.results / "audit.log").read_text(errors="replace")))
+    report = evaluate(obs1 + obs2, avcs, timings, marks)
     (build_dir / "report.json").write_text(report.to_json())
     if keep:
         kept = build_dir / "last-run"

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .avc import Avc, AvcExpectation, in_window
+from .avc import Avc, AvcExpectation, Mark, between, in_window
 
 SCENARIOS = {
     "1": "install both sites with rpm -i: confined, active, serving",
@@ -117,22 +117,39 @@ def _evidence_lines(c: CheckResult) -> list[str]:
     return out
 
 
-def evaluate(observations: list[dict[str, Any]], avcs: list[Avc], timings: dict[str, float]) -> Report:
+def evaluate(
+    observations: list[dict[str, Any]],
+    avcs: list[Avc],
+    timings: dict[str, float],
+    marks: dict[tuple[str, str, int], Mark] | None = None,
+) -> Report:
     """Decide every check: the guest's observation must hold, and the audit log must agree.
 
     An attack passes only with the exact expected AVC inside its time window; any other denial
     anywhere in the run (outside attack windows) is reported as unexpected and fails the run.
     """
     denials = [a for a in avcs if a.denied]
+    marks = marks or {}
+    in_attacks: set[Avc] = set()
     attack_windows: list[tuple[float, float]] = []
     results = []
     for obs in observations:
-        window = in_window(denials, obs["start"], obs["end"])
+        first = marks.get((obs.get("boot_id", ""), "begin", obs.get("begin_mark") or -1))
+        last = marks.get((obs.get("boot_id", ""), "end", obs.get("end_mark") or -1))
+        if first and last:
+            # Exact: the records between the audit markers written around the check.
+            window = between(denials, first, last)
+        else:
+            # Recorded data without markers: by time (the audit clock is coarse, see in_window).
+            window = in_window(denials, obs["start"], obs["end"])
         lines = tuple(a.line for a in window)
         expected = AvcExpectation(*obs["expect_avc"]) if obs.get("expect_avc") else None
         matching: Avc | None = None
         if obs.get("attack"):
-            attack_windows.append((obs["start"], obs["end"]))
+            if first and last:
+                in_attacks.update(window)
+            else:
+                attack_windows.append((obs["start"], obs["end"]))
         if expected is not None:
             matching = next((a for a in window if expected.matches(a)), None)
             passed = bool(obs["ok"]) and matching is not None
@@ -158,6 +175,8 @@ def evaluate(observations: list[dict[str, Any]], avcs: list[Avc], timings: dict[
             )
         )
     unexpected = tuple(
-        a.line for a in denials if not any(start - 0.002 <= a.timestamp <= end + 0.002 for start, end in attack_windows)
+        a.line
+        for a in denials
+        if a not in in_attacks and not any(in_window([a], start, end) for start, end in attack_windows)
     )
     return Report(checks=tuple(results), unexpected_denials=unexpected, timings=timings)

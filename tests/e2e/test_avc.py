@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sitepolicy.e2e.avc import AvcExpectation, merge, parse_audit_log
+from sitepolicy.e2e.avc import AvcExpectation, merge, parse_audit_log, parse_marks
 from sitepolicy.e2e.report import evaluate
 
 # Recorded in the enforcing guest (hand experiment, 2026-11-26); the second is permissive.
@@ -85,3 +85,30 @@ def test_denial_during_legitimate_work_fails() -> None:
     assert "FAIL" in report.to_text()
     clean = evaluate([_obs("legit", 1795660400.0, 1795660401.0)], [], {})
     assert clean.passed and clean.scenario_passed("2")
+
+
+# Recorded in the guest (2026-11-26): the AVC of a check is stamped 2.7 ms before the check's
+# time.time() start (the audit clock is coarse), but it lies between the check's audit markers.
+BOOT = "5c3e2b6a-0000-4000-8000-000000000001"
+MARKED = [
+    f"type=USER msg=audit(1795663111.280:89): pid=612 uid=0 msg='sitepolicy-e2e {BOOT} begin 40'",
+    'type=AVC msg=audit(1795663111.280:90): avc:  denied  { read } for  pid=500 comm="php-fpm8.2" '
+    'name="private.rskeens.com" dev="vda" ino=20963 scontext=system_u:system_r:sitepolicy_selinux_rskeens_com_t:s0 '
+    "tcontext=system_u:object_r:sitepolicy_private_rskeens_com_content_t:s0 tclass=dir permissive=0",
+    f"type=USER msg=audit(1795663111.296:91): pid=612 uid=0 msg='sitepolicy-e2e {BOOT} end 100007'",
+]
+
+
+def test_markers_place_an_avc_the_clock_cannot() -> None:
+    text = "\n".join(MARKED)
+    obs = _obs("list", 1795663111.2827, 1795663111.2997, attack=True)
+    obs.update(
+        boot_id=BOOT,
+        begin_mark=40,
+        end_mark=100007,
+        expect_avc=["sitepolicy_selinux_rskeens_com_t", "sitepolicy_private_rskeens_com_content_t", "dir", "read"],
+    )
+    report = evaluate([obs], parse_audit_log(text), {}, parse_marks(text))
+    assert report.passed and report.checks[0].matching_avc == MARKED[1]
+    other_boot = dict(obs, boot_id="another-boot")  # no markers of that boot: falls back to time
+    assert evaluate([other_boot], parse_audit_log(text), {}, parse_marks(text)).checks[0].matching_avc == MARKED[1]

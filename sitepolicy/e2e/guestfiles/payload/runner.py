@@ -11,6 +11,8 @@ import http.client
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -72,13 +74,46 @@ def probe(site: dict, op: str, path: str = "", data: str = "", cookie: str | Non
     return result
 
 
+MARKS: dict[float, int] = {}
+
+
+def mark(n: int, what: str) -> None:
+    """Write a marker into the audit stream and wait for the kernel's ack.
+
+    The audit timestamp is the kernel's coarse clock (one tick, 4 ms, behind time.time()), so the
+    host cannot place an AVC inside a check by time alone; it can by the audit serial numbers of the
+    markers around the check, which the kernel assigns in order.
+    """
+    text = f"sitepolicy-e2e {BOOT_ID} {what} {n}".encode() + b"\0"
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9) as sock:  # NETLINK_AUDIT
+            # struct nlmsghdr: len, type AUDIT_USER (1005), flags NLM_F_REQUEST|NLM_F_ACK, seq, pid
+            sock.sendto(struct.pack("=IHHII", 16 + len(text), 1005, 0x1 | 0x4, n, 0) + text, (0, 0))
+            sock.recv(8192)
+    except OSError:
+        sh("auditctl", "-m", text[:-1].decode())
+
+
+def begin() -> float:
+    """Start of a check: a marker in the audit stream, and the time."""
+    n = len(MARKS) + 1
+    mark(n, "begin")
+    t = time.time()
+    MARKS[t] = n
+    return t
+
+
 def check(scenario: str, name: str, ok: bool, start: float, evidence: dict, *, expect_avc=None, attack=False) -> bool:
+    end_mark = 100000 + len(CHECKS)
+    mark(end_mark, "end")
     CHECKS.append(
         {
             "scenario": scenario,
             "name": name,
             "ok": bool(ok),
             "start": start,
+            "begin_mark": MARKS.get(start),
+            "end_mark": end_mark,
             "end": time.time(),
             "boot_id": BOOT_ID,
             "attack": attack,
@@ -228,18 +263,18 @@ def open_dac(site: dict) -> None:
 
 def scenario1_install() -> None:
     say("scenario 1: install both sites' RPMs in one rpm transaction")
-    t0 = time.time()
+    t0 = begin()
     rpms = [str(PAYLOAD / "rpms" / f) for f in PLAN["install_rpms"]]
     res = sh("rpm", "-i", "--nodeps", *rpms, timeout=900)
     TIMINGS["rpm_install"] = time.time() - t0
     check("1", "rpm -i --nodeps of all site packages", res["rc"] == 0 and "warning: %post" not in res["out"], t0, res)
     sh("systemctl", "reload", "nginx")
     for site in SITES.values():
-        t = time.time()
+        t = begin()
         active = wait_active(site["unit"], 60)
         status = sh("systemctl", "status", "--no-pager", "-l", site["unit"])
         check("1", f"{site['name']}: unit {site['unit']} active", active, t, status)
-        t = time.time()
+        t = begin()
         ok = wait_for(lambda s=site: len(unit_processes(s)) >= 2, 20)
         procs = unit_processes(site)
         confined = ok and all(p["context"] == domain_context(site) for p in procs)
@@ -250,11 +285,11 @@ def scenario1_install() -> None:
             t,
             {"processes": procs, "expected": domain_context(site)},
         )
-        t = time.time()
+        t = begin()
         res = probe(site, "context")
         good = res["status"] == 200 and (res["json"] or {}).get("context") == domain_context(site)
         check("1", f"{site['name']}: nginx serves PHP that runs in {site['domain']}", good, t, res)
-        t = time.time()
+        t = begin()
         labels = {
             p: label(p)
             for p in [
@@ -279,13 +314,13 @@ def scenario1_install() -> None:
 
 def scenario2_legit() -> None:
     say("scenario 2: legitimate work, no denials")
-    t0 = time.time()
+    t0 = begin()
     for site in SITES.values():
         n = site["name"]
         # The admin hands the writable directories to the pool user (the package created it).
         for d in site["writable_dirs"]:
             shutil.chown(d, site["user"], site["group"])
-        t = time.time()
+        t = begin()
         r = probe(site, "read", site["docroot"] + "/hello.txt")
         check(
             "2",
@@ -295,12 +330,12 @@ def scenario2_legit() -> None:
             r,
         )
         up = site["writable_dirs"][0] + "/upload-test.txt"
-        t = time.time()
+        t = begin()
         w = probe(site, "write", up, data=f"upload of {n}")
         rd = probe(site, "read", up)
         ok = (w["json"] or {}).get("ok") and (rd["json"] or {}).get("data") == f"upload of {n}"
         check("2", f"{n}: write and read back an upload", bool(ok), t, {"write": w, "read": rd})
-        t = time.time()
+        t = begin()
         s1 = probe(site, "session_set", data=f"token-{n}")
         sid = (s1["json"] or {}).get("data")
         s2 = probe(site, "session_get", cookie=f"PHPSESSID={sid}")
@@ -313,7 +348,7 @@ def scenario2_legit() -> None:
             t,
             {"set": s1, "get": s2, "session_file_exists": os.path.exists(site["session_file"])},
         )
-        t = time.time()
+        t = begin()
         marker = f"sitepolicy-e2e log line {n} {t}"
         lg = probe(site, "log", data=marker)
         log_file = site["log_dir"] + "/php-error.log"
@@ -325,7 +360,7 @@ def scenario2_legit() -> None:
             t,
             {"probe": lg, "log_file": log_file, "tail": content[-500:]},
         )
-        t = time.time()
+        t = begin()
         tp = probe(site, "tmp")
         check("2", f"{n}: use its tmp", bool((tp["json"] or {}).get("ok")), t, tp)
     TIMINGS["scenario2"] = time.time() - t0
@@ -344,7 +379,7 @@ ATTACKS = (
 
 def scenario3_cross_site() -> None:
     say("scenario 3: each site is denied the other's files and socket")
-    t0 = time.time()
+    t0 = begin()
     for site in SITES.values():
         open_dac(site)
     for a in SITES.values():
@@ -360,7 +395,7 @@ def scenario3_cross_site() -> None:
                 "socket": b["socket"],
             }
             for what, op, key, role, tclass, perm in ATTACKS:
-                t = time.time()
+                t = begin()
                 r = probe(a, op, targets[key], data="attack")
                 denied = r["status"] == 200 and (r["json"] or {}).get("ok") is False
                 check(
@@ -377,11 +412,11 @@ def scenario3_cross_site() -> None:
 
 def scenario4_web_server() -> None:
     say("scenario 4: nginx cannot read sessions nor write the docroot")
-    t0 = time.time()
+    t0 = begin()
     for site in SITES.values():
         n = site["name"]
         sess = os.path.basename(site.get("session_file", "sess_missing"))
-        t = time.time()
+        t = begin()
         r = request(n, f"/sitepolicy-e2e-sessions/{sess}")
         check(
             "4",
@@ -392,7 +427,7 @@ def scenario4_web_server() -> None:
             expect_avc=["httpd_t", site["types"]["sessions"], "dir", "search"],
             attack=True,
         )
-        t = time.time()
+        t = begin()
         r = request(n, "/sitepolicy-e2e-put/put-by-nginx.txt", method="PUT", body="written by nginx")
         exists = os.path.exists(site["docroot"] + "/put-by-nginx.txt")
         check(
@@ -411,7 +446,7 @@ def scenario5_upgrade() -> None:
     up = PLAN["upgrade"]
     site = SITES[up["site"]]
     say(f"scenario 5: upgrade {site['name']} with rpm -U while it serves")
-    t0 = time.time()
+    t0 = begin()
     paths = [site["docroot"], site["sessions_dir"], site["tmp_dir"], site["log_dir"], site["run_dir"]]
     before = labels_under(paths)
     samples: list[dict] = []
@@ -484,7 +519,7 @@ def scenario5_upgrade() -> None:
         t0,
         {"store_priorities": at, "semodule_lfull": line, "semodule_rc": lst["rc"]},
     )
-    t = time.time()
+    t = begin()
     r = probe(site, "context")
     check(
         "5",
@@ -498,11 +533,11 @@ def scenario5_upgrade() -> None:
 
 def scenario6_reboot() -> None:
     say("scenario 6: after a reboot both sites come back confined")
-    t0 = time.time()
+    t0 = begin()
     enforce = Path("/sys/fs/selinux/enforce").read_text().strip()
     check("6", "SELinux enforcing after the reboot", enforce == "1", t0, {"enforce": enforce})
     for site in SITES.values():
-        t = time.time()
+        t = begin()
         active = wait_active(site["unit"], 60)
         check(
             "6",
@@ -543,7 +578,7 @@ def scenario5_erase() -> None:
     site = SITES[PLAN["upgrade"]["site"]]
     others = [s for s in SITES.values() if s is not site]
     say(f"scenario 5: erase {site['name']}")
-    t0 = time.time()
+    t0 = begin()
     res = sh("rpm", "-e", "--nodeps", site["php_fpm_package"], site["selinux_package"], timeout=900)
     TIMINGS["rpm_erase"] = time.time() - t0
     check("5", f"{site['name']}: rpm -e", res["rc"] == 0 and "warning: %" not in res["out"], t0, res)
@@ -569,7 +604,7 @@ def scenario5_erase() -> None:
         {"is_active": state, "processes": left},
     )
     for b in others:
-        t = time.time()
+        t = begin()
         r = probe(b, "context")
         check(
             "5",
@@ -591,7 +626,7 @@ def flush_audit() -> None:
 
 
 def main() -> int:
-    t0 = time.time()
+    t0 = begin()
     phase = PLAN["phase"]
     say(f"phase {phase} starts; enforce={Path('/sys/fs/selinux/enforce').read_text().strip()}")
     try:
