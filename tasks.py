@@ -14,11 +14,18 @@ from sitepolicy.errors import SitepolicyError
 ROOT = Path(__file__).resolve().parent
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @task(
     klass=OptionalSite,
     positional=["site"],
     name="build-site",
+    iterable=["mock"],
     help={
+        "mock": "build the RPMs in mock with this config (e.g. alma+epel-9-x86_64); repeatable",
+        "chain": "with --mock: one `mock --chain` for all sites instead of one mock call per site",
         "site": "site name (sites.d/<site>.yaml)",
         "all": "build every definition in sites.d/",
         "target": "target profile (default: this host's OS): el8, el9, el10, fedora, debian12",
@@ -26,11 +33,18 @@ ROOT = Path(__file__).resolve().parent
         "release": "RPM release number",
     },
 )
-def build_site(c, site=None, all=False, target="", headers="", release="1"):  # noqa: A002
+def build_site(c, site=None, all=False, target="", headers="", release="1", mock=None, chain=False):  # noqa: A002
     """Build a site's -selinux and -php-fpm RPMs and its SRPM under build/; prints their paths last."""
+    names = [site] if site else []
     try:
-        paths = workflow.build(ROOT, [site] if site else [], all, target or None, headers or None, release)
-        verified = workflow.verify_after_build(ROOT, target or None, headers or None)
+        if mock:
+            paths = workflow.build_mock(ROOT, names, all, mock, target or None, release, chain, _progress)
+        elif chain:
+            raise SitepolicyError("--chain needs --mock CONFIG")
+        else:
+            paths = workflow.build(ROOT, names, all, target or None, headers or None, release)
+        # mock builds for another OS's policy: this host can link only its own store's modules
+        verified = None if mock else workflow.verify_after_build(ROOT, target or None, headers or None)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
     # on stderr: stdout is the built paths, one per line
@@ -85,6 +99,68 @@ def new_site(c, name):
 
 
 @task(
+    name="publish",
+    iterable=["rpm"],
+    help={
+        "repo": "repository directory (one per target), created on first publish",
+        "sign": "gpg key (id, fingerprint or user id) to sign every RPM and repodata/repomd.xml with",
+        "base_url": "URL hosts reach the repository at, written into sites.repo (default: its file:// URL)",
+        "keep": "versions of each package to keep; older ones are pruned (default 3)",
+        "force": "publish a version older than the repository's, or replace a published one",
+        "target": "target whose build/<target>/rpms to publish (default: the repository's, else this host's OS)",
+        "with_srpms": "publish the source packages too (into SRPMS/)",
+        "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
+    },
+)
+def publish(c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None):
+    """Sign and publish the built RPMs into a yum repository, with metadata, key and a .repo file."""
+    try:
+        result = workflow.publish(
+            ROOT, repo, target or None, sign or None, base_url or None, int(keep), force, with_srpms, rpm or []
+        )
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
+    for name in result.added:
+        print(f"published {name}")
+    for name in result.unchanged:
+        print(f"unchanged {name} (already published)")
+    for name in result.pruned:
+        print(f"pruned    {name}")
+    print(f"repository {result.repo} ({'signed' if result.signed else 'NOT signed'})")
+    print(result.repo_file)
+
+
+@task(
+    name="submit",
+    iterable=["site", "chroot"],
+    help={
+        "copr": "Copr project OWNER/PROJECT to build in (copr-cli build)",
+        "chroot": "with --copr: the Copr chroot, e.g. epel-9-x86_64; repeatable",
+        "koji": "Koji build target to build with (koji build TARGET SRPM)",
+        "site": "submit this site only (repeatable; default: every definition in sites.d/)",
+        "target": "target profile, when the chroot or Koji target name does not tell",
+        "release": "RPM release number",
+        "dry_run": "build the SRPMs and print the commands, run nothing",
+    },
+)
+def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", dry_run=False):
+    """Build the SRPMs here and submit them to Copr or Koji."""
+    try:
+        plan = workflow.plan_submission(
+            ROOT, site or [], copr or None, chroot or [], koji or None, target or None, release
+        )
+        if dry_run:
+            for line in plan.shell():
+                print(line)
+            return
+        workflow.run_submission(plan, _progress)
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
+    for line in plan.shell():
+        print(line)
+
+
+@task(
     help={
         "keep": "leave the guest's logs, audit.log and report under build/e2e/last-run/",
         "accel": "kvm or tcg (default: kvm when a probe shows it works, else tcg)",
@@ -107,4 +183,4 @@ def e2e(c, keep=False, accel="", mirror="", verbose=False):
         raise Exit("sitepolicy: e2e failed", code=1)
 
 
-ns = Collection(build_site, list_sites, new_site, verify, e2e)
+ns = Collection(build_site, list_sites, new_site, verify, publish, submit, e2e)

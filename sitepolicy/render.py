@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from . import __version__
+from . import __version__, fingerprint
 from .site import DOCROOT_TREES, Site
 from .targets import Target
 
@@ -83,6 +83,8 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
         "release": release,
         "tool_version": __version__,
         "selinux_context": f"system_u:system_r:{names.domain}:s0",
+        "site_identity": fingerprint.identity(site),
+        "definition_fingerprint": fingerprint.definition(site),
     }
 
 
