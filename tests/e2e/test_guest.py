@@ -7,6 +7,7 @@ on that run's verdicts and evidence. `./sp test --quick` skips the module (-m "n
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import PROJECT, make_project
@@ -66,3 +67,18 @@ def test_kept_logs(e2e_run: E2ERun) -> None:
         assert (e2e_run.work_dir / boot / "audit.log").is_file()
         assert (e2e_run.work_dir / boot / "console.log").is_file()
     assert (e2e_run.work_dir / "report.json").is_file()
+
+
+def test_a_guest_that_does_not_finish_is_killed_with_a_clear_error(tmp_path: Path) -> None:
+    from sitepolicy.e2e.errors import GuestError
+    from sitepolicy.e2e.guest import boot, detect_machine, new_overlay
+    from sitepolicy.e2e.image import ImageSpec, build_image
+
+    image = build_image(ImageSpec.default(), PROJECT / "build" / "e2e")  # cached by the run above
+
+    payload = tmp_path / "payload"
+    payload.mkdir()
+    (payload / "run.sh").write_text("sleep 600\n")
+    disk = new_overlay(image, tmp_path / "root.qcow2")
+    with pytest.raises(GuestError, match="did not power off within 5 s"):
+        boot(image, disk, payload, tmp_path, detect_machine(), name="hang", timeout=5)

@@ -58,3 +58,11 @@ def test_results_refuse_entries_outside_plain_files(tmp_path: Path, name: str, k
 def test_results_unpack(tmp_path: Path) -> None:
     _extract(_tar_with(tmp_path, "./run.rc"), tmp_path / "out")
     assert (tmp_path / "out" / "run.rc").read_text() == "x"
+
+
+def test_a_missing_tool_names_its_package() -> None:
+    from sitepolicy.e2e.errors import ToolMissingError
+    from sitepolicy.e2e.proc import require_tool
+
+    with pytest.raises(ToolMissingError, match=r"no-such-qemu not found on PATH: install it \(apt-get install"):
+        require_tool("no-such-qemu")
