@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 from sitepolicy import workflow
 from sitepolicy.cli import OptionalSite, exit_for
@@ -184,4 +184,27 @@ def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", 
         print(line)
 
 
-ns = Collection(build_site, list_sites, new_site, verify, publish, submit)
+@task(
+    help={
+        "keep": "leave the guest's logs, audit.log and report under build/e2e/last-run/",
+        "accel": "kvm or tcg (default: kvm when a probe shows it works, else tcg)",
+        "mirror": "Debian mirror for the guest image (default: the host's apt source for bookworm)",
+        "verbose": "print the evidence of passing checks too",
+    }
+)
+def e2e(c, keep=False, accel="", mirror="", verbose=False):
+    """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
+    from sitepolicy.e2e.guest import Accel
+    from sitepolicy.e2e.harness import run_e2e
+
+    try:
+        run = run_e2e(ROOT, keep=keep, accel=Accel(accel) if accel else None, mirror=mirror or None)
+    except (SitepolicyError, ValueError) as exc:
+        raise exit_for(exc if isinstance(exc, SitepolicyError) else SitepolicyError(str(exc))) from None
+    print(run.report.to_text(verbose=verbose))
+    print(f"guest: {run.machine.accel.value}, image {run.image.key}; report: {run.work_dir}")
+    if not run.report.passed:
+        raise Exit("sitepolicy: e2e failed", code=1)
+
+
+ns = Collection(build_site, list_sites, new_site, verify, publish, submit, e2e)

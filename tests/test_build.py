@@ -179,7 +179,10 @@ def test_unit_and_pool_start_the_site_in_its_domain(build, target):
     fpm = next(p for p in build.rpms if p.name.startswith(n.php_fpm_package + "-1"))
     unit = read_payload_file(fpm, f"/usr/lib/systemd/system/{n.unit}").decode()
     assert f"SELinuxContext=system_u:system_r:{n.domain}:s0\n" in unit
-    assert f"ExecStart={target.php_fpm} --nodaemonize --fpm-config {s.fpm_config}\n" in unit
+    assert (
+        f"ExecStart={target.php_fpm} --nodaemonize --fpm-config {s.fpm_config} -d opcache.lockfile_path={s.run_dir}\n"
+        in unit
+    )
     assert "ExecReload=+/bin/kill -USR2 $MAINPID\n" in unit
     pool = read_payload_file(fpm, str(s.fpm_config)).decode()
     assert f"listen = {s.socket}\n" in pool and f"user = {s.user}\n" in pool

@@ -1,0 +1,1 @@
+"""End-to-end harness: an enforcing SELinux guest that installs and exercises the built RPMs."""

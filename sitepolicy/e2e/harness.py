@@ -1,0 +1,176 @@
+"""`invoke e2e`: build the RPMs and the guest, run the scenarios in two boots, report.
+
+Boot 1 (phase "install"): scenarios 1-4 and the upgrade half of 5.
+Boot 2 (phase "reboot", same root disk): scenario 6, then the erase half of 5.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import workflow
+from ..site import Site, load_sites
+from ..targets import Target, get_target
+from .avc import merge, parse_audit_log, parse_marks
+from .errors import E2EError, GuestError
+from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
+from .image import GuestImage, ImageSpec, build_image
+from .report import Report, evaluate
+
+TARGET = "debian12"  # the guest is Debian 12: its php-fpm binary, its web server's group
+UPGRADE_RELEASE = "2"
+PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php")
+
+
+@dataclass(frozen=True)
+class E2ERun:
+    report: Report
+    work_dir: Path
+    image: GuestImage
+    machine: Machine
+
+
+def site_facts(site: Site) -> dict[str, object]:
+    """What the in-guest runner needs to know about a site, all from the core's own model."""
+    n = site.names
+    return {
+        "name": site.name,
+        "domain": n.domain,
+        "module": n.module,
+        "unit": n.unit,
+        "types": {role or "domain": t for role, t in n.types.items()},
+        "selinux_package": n.selinux_package,
+        "php_fpm_package": n.php_fpm_package,
+        "user": site.user,
+        "group": site.group,
+        "docroot": str(site.docroot),
+        "writable": [str(w) for w in site.writable],
+        "writable_dirs": [str(w) for w in site.writable_dirs],
+        "state_dir": str(site.state_dir),
+        "sessions_dir": str(site.sessions_dir),
+        "tmp_dir": str(site.tmp_dir),
+        "log_dir": str(site.log_dir),
+        "run_dir": str(site.run_dir),
+        "socket": str(site.socket),
+    }
+
+
+def _build_rpms(root: Path, sites: list[Site], upgrade: Site, dest: Path) -> tuple[list[Path], list[Path]]:
+    """Release 1 of every site, and release 2 of the site the upgrade scenario uses.
+
+    build-site replaces a site's previous packages, so each release is copied aside into `dest`.
+    """
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+
+    def build(names: list[str], release: str) -> list[Path]:
+        built = workflow.build(root, names, not names, TARGET, None, release)
+        return [Path(shutil.copy2(p, dest / p.name)) for p in built if p.name.endswith(".noarch.rpm")]
+
+    first = build([], "1")
+    second = build([upgrade.name], UPGRADE_RELEASE)
+    if len(first) != 2 * len(sites) or len(second) != 2:
+        raise E2EError(f"build-site gave unexpected packages: {[p.name for p in first + second]}")
+    return first, second
+
+
+def _payload(dest: Path, plan: dict[str, object], rpms: list[Path]) -> Path:
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "rpms").mkdir(parents=True)
+    source = Path(__file__).parent / "guestfiles" / "payload"
+    for name in PAYLOAD_FILES:
+        shutil.copyfile(source / name, dest / name)
+    (dest / "run.sh").chmod(0o755)
+    for rpm in rpms:
+        shutil.copyfile(rpm, dest / "rpms" / rpm.name)
+    (dest / "plan.json").write_text(json.dumps(plan, indent=1))
+    return dest
+
+
+def _observations(result: BootResult, name: str) -> tuple[list[dict[str, object]], dict[str, float]]:
+    path = result.results / "results.json"
+    if not path.is_file():
+        log = (result.results / "run.log").read_text(errors="replace") if (result.results / "run.log").is_file() else ""
+        raise GuestError(f"{name}: the guest runner wrote no results.json (rc {result.run_rc})", log[-3000:])
+    data = json.loads(path.read_text())
+    return data["checks"], {f"{name}: {k}": round(v, 1) for k, v in data["timings"].items()}
+
+
+def run_e2e(
+    root: Path,
+    *,
+    keep: bool = False,
+    accel: Accel | None = None,
+    mirror: str | None = None,
+    boot_timeout: float = 1500.0,
+    image_dir: Path | None = None,
+) -> E2ERun:
+    """Everything `invoke e2e` does; raises E2EError (a SitepolicyError) when the harness fails.
+
+    Outputs go under root/build/e2e; the guest image is cached in image_dir (default: the same).
+    """
+    build_dir = root / "build" / "e2e"
+    work = build_dir / "run"
+    timings: dict[str, float] = {}
+
+    started = time.monotonic()
+    image = build_image(ImageSpec.default(mirror), image_dir or build_dir)
+    timings["image build" + (" (cached)" if image.cached else "")] = round(time.monotonic() - started, 1)
+
+    target: Target = get_target(TARGET)
+    sites = load_sites(workflow.sites_dir(root))
+    if len(sites) < 2:
+        raise E2EError("e2e needs at least two sites in sites.d/ (one is the other's neighbour)")
+    upgrade = sites[0]
+    started = time.monotonic()
+    first, second = _build_rpms(root, sites, upgrade, build_dir / "rpms")
+    timings["build-site"] = round(time.monotonic() - started, 1)
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    facts = [site_facts(s) for s in sites]
+    common = {"sites": facts, "web_group": target.web_group}
+    plan1 = {
+        **common,
+        "phase": "install",
+        "install_rpms": [p.name for p in first],
+        "upgrade": {"site": upgrade.name, "release": UPGRADE_RELEASE, "rpms": [p.name for p in second]},
+    }
+    plan2 = {**common, "phase": "reboot", "upgrade": plan1["upgrade"]}
+    machine = detect_machine(accel)
+    disk = new_overlay(image, work / "root.qcow2")
+
+    boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second), work, machine,
+                 name="boot1", timeout=boot_timeout)  # fmt: skip
+    timings["boot 1 (scenarios 1-5a)"] = round(boot1.seconds, 1)
+    boot2 = boot(image, disk, _payload(work / "payload2", plan2, []), work, machine, name="boot2",
+                 timeout=boot_timeout)  # fmt: skip
+    timings["boot 2 (scenarios 6, 5b)"] = round(boot2.seconds, 1)
+
+    obs1, t1 = _observations(boot1, "boot 1")
+    obs2, t2 = _observations(boot2, "boot 2")
+    timings.update(t1)
+    timings.update(t2)
+    avcs = merge(
+        parse_audit_log((boot1.results / "audit.log").read_text(errors="replace")),
+        parse_audit_log((boot2.results / "audit.log").read_text(errors="replace")),
+    )
+    marks = {}
+    for b in (boot1, boot2):
+        marks.update(parse_marks((b.results / "audit.log").read_text(errors="replace")))
+    report = evaluate(obs1 + obs2, avcs, timings, marks)
+    (build_dir / "report.json").write_text(report.to_json())
+    if keep:
+        kept = build_dir / "last-run"
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir(parents=True)
+        for b, name in ((boot1, "boot1"), (boot2, "boot2")):
+            shutil.copytree(b.results, kept / name)
+            shutil.copyfile(b.console_log, kept / name / "console.log")
+        shutil.copyfile(build_dir / "report.json", kept / "report.json")
+    shutil.rmtree(work, ignore_errors=True)
+    return E2ERun(report=report, work_dir=build_dir / "last-run" if keep else build_dir, image=image, machine=machine)

@@ -1,0 +1,245 @@
+"""The guest image: Debian bookworm, SELinux enforcing, labelled on the host, cached by its inputs.
+
+Two cached stages under the build directory:
+  rootfs-<key>/  the pristine `debootstrap --variant=minbase` tree (slow: about 2 minutes);
+  image-<key>/   root.ext4 (labelled with the guest's own file_contexts) plus its vmlinuz and initrd.
+Each key hashes everything its stage is made from, so a change rebuilds only what it affects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import E2EError
+from .mirror import find_mirror
+from .proc import require_tool, run
+
+SUITE = "bookworm"
+PACKAGES: tuple[str, ...] = (
+    "linux-image-amd64",
+    "systemd-sysv",
+    "udev",
+    "kmod",
+    "initramfs-tools",
+    "selinux-basics",
+    "selinux-policy-default",
+    "auditd",
+    "php-fpm",
+    "nginx",
+    "rpm",
+    "policycoreutils",
+    "semodule-utils",
+    "curl",
+    "procps",
+    # The in-guest scenario runner writes its results as JSON.
+    "python3",
+)
+# Files copied into the guest, from sitepolicy/e2e/guestfiles/, with their destination.
+GUEST_FILES: dict[str, str] = {
+    "sitepolicy-e2e.service": "etc/systemd/system/sitepolicy-e2e.service",
+    "sitepolicy-e2e.target": "etc/systemd/system/sitepolicy-e2e.target",
+    "sitepolicy-e2e-boot": "usr/local/sbin/sitepolicy-e2e-boot",
+}
+CONFIGURE_SCRIPT = "configure.sh"
+STORE = "default"
+# Bump when the way the image is made changes in a way the inputs do not show.
+FORMAT = "1"
+DEBOOTSTRAP_TIMEOUT = 1800.0
+FREE_SPACE_MB = 1536
+
+
+def _guestfile(name: str) -> str:
+    return (Path(__file__).parent / "guestfiles" / name).read_text()
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Everything the image is made from."""
+
+    mirror: str
+    suite: str = SUITE
+    packages: tuple[str, ...] = PACKAGES
+    files: tuple[tuple[str, str], ...] = field(
+        default_factory=lambda: tuple((dest, _guestfile(src)) for src, dest in sorted(GUEST_FILES.items()))
+    )
+    configure: str = field(default_factory=lambda: _guestfile(CONFIGURE_SCRIPT))
+
+    @classmethod
+    def default(cls, mirror: str | None = None) -> ImageSpec:
+        return cls(mirror=mirror or find_mirror(SUITE))
+
+    def rootfs_key(self) -> str:
+        return _digest(
+            {
+                "format": FORMAT,
+                "mirror": self.mirror,
+                "suite": self.suite,
+                "packages": sorted(self.packages),
+            }
+        )
+
+    def image_key(self) -> str:
+        return _digest(
+            {
+                "rootfs": self.rootfs_key(),
+                "format": FORMAT,
+                "files": list(self.files),
+                "configure": self.configure,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    """A built image: root filesystem plus the kernel and initrd to boot it directly."""
+
+    root: Path
+    kernel: Path
+    initrd: Path
+    key: str
+    build_seconds: float
+    cached: bool
+
+
+def _digest(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _prune(build_dir: Path, prefix: str, keep: str) -> None:
+    for old in build_dir.glob(f"{prefix}-*"):
+        if old.name != f"{prefix}-{keep}" and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_rootfs(spec: ImageSpec, build_dir: Path) -> Path:
+    """The debootstrapped tree for `spec`, bootstrapping it if the cache lacks it."""
+    key = spec.rootfs_key()
+    final = build_dir / f"rootfs-{key}"
+    if (final / ".complete").is_file():
+        return final
+    require_tool("debootstrap")
+    work = build_dir / f"tmp-rootfs-{key}"
+    shutil.rmtree(work, ignore_errors=True)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=" + ",".join(spec.packages),
+            spec.suite,
+            work,
+            spec.mirror,
+        ],
+        timeout=DEBOOTSTRAP_TIMEOUT,
+        log=build_dir / "logs" / "debootstrap.log",
+    )
+    (work / ".complete").write_text(json.dumps({"mirror": spec.mirror, "packages": list(spec.packages)}))
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
+    _prune(build_dir, "rootfs", key)
+    return final
+
+
+def _boot_file(root: Path, name: str) -> Path:
+    """The kernel or initrd the guest's own /vmlinuz or /initrd.img link points at."""
+    link = root / name
+    if not link.is_symlink() and not link.exists():
+        candidates = sorted((root / "boot").glob(f"{'vmlinuz' if name == 'vmlinuz' else 'initrd.img'}-*"))
+        if not candidates:
+            raise E2EError(f"the guest root {root} has no {name}: was linux-image-amd64 installed?")
+        return candidates[-1]
+    target = link.readlink() if link.is_symlink() else Path(name)
+    return root / str(target).lstrip("/")
+
+
+def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
+    """The labelled, bootable image for `spec`; built only when its inputs changed."""
+    started = time.monotonic()
+    key = spec.image_key()
+    final = build_dir / f"image-{key}"
+    manifest = final / "manifest.json"
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        return GuestImage(
+            root=final / "root.ext4",
+            kernel=final / "vmlinuz",
+            initrd=final / "initrd.img",
+            key=key,
+            build_seconds=float(data["build_seconds"]),
+            cached=True,
+        )
+    for tool in ("setfiles", "mkfs.ext4", "chroot", "qemu-img"):
+        require_tool(tool)
+    rootfs = build_rootfs(spec, build_dir)
+    work = build_dir / f"tmp-image-{key}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    tree = work / "root"
+    run(["cp", "-a", "--sparse=always", rootfs, tree], timeout=600)
+    (tree / ".complete").unlink(missing_ok=True)
+    for dest, text in spec.files:
+        path = tree / dest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    run(
+        ["chroot", tree, "/bin/sh", "-s"],
+        stdin_text=spec.configure,
+        timeout=300,
+        log=build_dir / "logs" / "configure.log",
+    )
+    shutil.copyfile(_boot_file(tree, "vmlinuz"), work / "vmlinuz")
+    shutil.copyfile(_boot_file(tree, "initrd.img"), work / "initrd.img")
+    file_contexts = tree / "etc/selinux" / STORE / "contexts/files/file_contexts"
+    if not file_contexts.is_file():
+        raise E2EError(f"the guest has no {file_contexts}: was selinux-policy-default installed?")
+    # Label with the guest's own policy, then carry the labels into the image (mkfs -d keeps xattrs).
+    run(
+        ["setfiles", "-r", tree, file_contexts, tree],
+        timeout=600,
+        log=build_dir / "logs" / "setfiles.log",
+    )
+    used_mb = int(run(["du", "-sm", "--apparent-size", tree], timeout=300).split()[0])
+    raw = work / "root.ext4"
+    run(
+        [
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-L",
+            "e2e-root",
+            "-d",
+            tree,
+            raw,
+            f"{used_mb + FREE_SPACE_MB}M",
+        ],
+        timeout=900,
+        log=build_dir / "logs" / "mkfs.log",
+    )
+    shutil.rmtree(tree)
+    seconds = time.monotonic() - started
+    (work / "manifest.json").write_text(
+        json.dumps(
+            {
+                "key": key,
+                "rootfs": spec.rootfs_key(),
+                "build_seconds": round(seconds, 1),
+            },
+            indent=2,
+        )
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
+    _prune(build_dir, "image", key)
+    return GuestImage(
+        root=final / "root.ext4",
+        kernel=final / "vmlinuz",
+        initrd=final / "initrd.img",
+        key=key,
+        build_seconds=seconds,
+        cached=False,
+    )
