@@ -23,6 +23,15 @@ def _c_locale() -> None:
     os.environ["LANG"] = os.environ["LC_ALL"] = "C.UTF-8"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_gpg_agent_left(tmp_path_factory):
+    """gpg (ours, and dnf's own keyrings) starts an agent per home directory: stop them all at the end."""
+    yield
+    # An agent's sockets live under /run/user, not in its home: find the homes by their key store.
+    for keys in tmp_path_factory.getbasetemp().rglob("private-keys-v1.d"):
+        subprocess.run(["gpgconf", "--homedir", str(keys.parent), "--kill", "all"], check=False, capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def target() -> Target:
     return host_target()
