@@ -111,19 +111,23 @@ def build_in_mock(
     target: Target,
     config: str,
     build_dir: Path,
-    release: str = "1",
+    release: str | Callable[[Site], str] = "1",
     chain: bool = False,
     progress: Progress = print,
     runner: Runner = run_tool,
 ) -> list[SiteOutcome]:
-    """SRPMs locally, binary RPMs in mock; every site gets an outcome, failures included."""
+    """SRPMs locally, binary RPMs in mock; every site gets an outcome, failures included.
+
+    ``release`` is one release for every site, or a function giving each site its own.
+    """
     if not sites:
         raise SitepolicyError("no site to build: add a definition to sites.d/ (invoke new-site NAME)")
     layout = TargetLayout(build_dir, target)
     mock_root = layout.root / "mock"
     stage = staging(build_dir, f"mock-{target.name}")
     try:
-        sources = [build_source_package(site, target, stage, release) for site in sites]
+        release_of = release if callable(release) else (lambda _site: release)
+        sources = [build_source_package(site, target, stage, release_of(site)) for site in sites]
         if chain:
             outcomes = _chain(sources, config, mock_root / "chain", layout, stage, progress, runner)
         else:

@@ -53,12 +53,18 @@ def headers_fingerprint(directory: Path) -> str:
 
 
 def site_digest(site: Site, target: Target, headers: Headers) -> str:
+    return site_digest_with(site, target, headers_fingerprint(headers.directory))
+
+
+def site_digest_with(site: Site, target: Target, headers_identity: str) -> str:
+    """The digest of everything a site's packages are built from; ``headers_identity`` names the policy
+    headers (their content for a local build, the mock config for a mock build)."""
     policy = render_policy(site, target)
     files = render_package_files(site, target)
     sources = list(policy.files) + list(files.files)
     spec = render_spec(site, target, RELEASE_PLACEHOLDER, sources)
     parts = sorted({**policy.files, **files.files}.items())
-    parts += [("spec", spec), ("dist", target.dist), ("headers", headers_fingerprint(headers.directory))]
+    parts += [("spec", spec), ("dist", target.dist), ("headers", headers_identity)]
     return _digest(parts)
 
 

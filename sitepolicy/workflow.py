@@ -16,7 +16,7 @@ from .batch import Job, Outcome, Result, run_jobs
 from .build import TargetLayout, build_runtime, build_site, read_manifest
 from .builders import Progress, Runner, build_in_mock, build_source_package, failures_error, run_tool, staging
 from .errors import SitepolicyError
-from .incremental import LOCK_NAME, ReleaseLock, runtime_digest, site_digest
+from .incremental import LOCK_NAME, ReleaseLock, runtime_digest, site_digest, site_digest_with
 from .mock import target_for_build_root
 from .repo import DEFAULT_KEEP, PublishResult, RepoState
 from .repo import publish as publish_repository
@@ -326,8 +326,10 @@ def build_mock(
 ) -> list[Path]:
     """build-site --mock: SRPMs here, RPMs from mock, per config; every site reported, then failures raised.
 
-    The sites take ``release`` (default 1). sitepolicy-selinux-runtime, which they require, compiles
-    nothing: it is built here for each target, with its release from the lock (runtime_outputs).
+    ``release`` empty: each site's release comes from sites.d/releases.lock, as for a local build, with
+    the mock config standing for the policy headers (mock brings the target's own); built sites are
+    recorded in the lock. sitepolicy-selinux-runtime, which they require, compiles nothing: it is built
+    here for each target, with its release from the lock (runtime_outputs).
     """
     sites = choose_sites(root, names, everything)
     if release:
@@ -335,9 +337,25 @@ def build_mock(
     pairs = mock_targets(configs, target_name)
     if runner is run_tool:
         require_tool("mock", "mock (Fedora/EL: dnf install mock; then add yourself to the mock group)")
+    lock = ReleaseLock.load(sites_dir(root) / LOCK_NAME)
     outcomes = []
     for config, target in pairs:
-        outcomes += build_in_mock(sites, target, config, build_dir(root), release or "1", chain, progress, runner)
+        digests = {s.name: site_digest_with(s, target, f"mock:{config}") for s in sites}
+        releases = {
+            s.name: release or str(lock.release_for(target, s.names.package, s.version, digests[s.name])) for s in sites
+        }
+        built = build_in_mock(
+            sites, target, config, build_dir(root), lambda s, r=releases: r[s.name], chain, progress, runner
+        )
+        for outcome in built:
+            if outcome.build and not release:
+                site = outcome.site
+                lock = lock.with_entry(
+                    target, site.names.package, site.version, int(releases[site.name]), digests[site.name]
+                )
+        outcomes += built
+    if not release:
+        lock.save()
     error = failures_error(outcomes)
     if error is not None:
         raise error

@@ -155,11 +155,13 @@ class ReplayRecording:
         return subprocess.CompletedProcess(argv, code, output.replace("LOCALREPO", str(destination)), "")
 
 
-def mock_build(root: Path, replay: ReplayRecording, chain: bool = False) -> tuple[list[Path] | Exception, list[str]]:
+def mock_build(
+    root: Path, replay: ReplayRecording, chain: bool = False, release: str = "1"
+) -> tuple[list[Path] | Exception, list[str]]:
     lines: list[str] = []
     try:
         paths: list[Path] | Exception = workflow.build_mock(
-            root, [], True, [CONFIG], None, "1", chain, lines.append, replay
+            root, [], True, [CONFIG], None, release, chain, lines.append, replay
         )
     except MockError as exc:
         paths = exc
@@ -214,6 +216,23 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
     assert table[0].split()[:4] == ["site", "mock", "config", "result"]
     assert any(row.startswith("selinux.rskeens.com") and " ok " in row for row in table)
     assert not list((root / "build" / ".staging").iterdir())
+
+
+def test_mock_builds_take_their_releases_from_the_lock(tmp_path):
+    """Without --release, a changed definition gets the next release in mock too; an unchanged one keeps its own."""
+    root = make_project(tmp_path)
+    scenarios = {"selinux.rskeens.com": "rebuild-ok", "private.rskeens.com": "rebuild-ok"}
+    first, _ = mock_build(root, ReplayRecording(tmp_path / "one", scenarios), release="")
+    assert not isinstance(first, Exception), first
+    definition = root / "sites.d" / "selinux.rskeens.com.yaml"
+    definition.write_text(definition.read_text() + "max_children: 7\n")
+    second, _ = mock_build(root, ReplayRecording(tmp_path / "two", scenarios), release="")
+    assert not isinstance(second, Exception), second
+    names = {p.name for p in second}
+    assert "sitepolicy-selinux.rskeens.com-selinux-1.0-2.el9.noarch.rpm" in names
+    assert "sitepolicy-private.rskeens.com-selinux-1.0-1.el9.noarch.rpm" in names
+    lock = (root / "sites.d" / "releases.lock").read_text()
+    assert "el9 sitepolicy-selinux.rskeens.com 1.0 2 " in lock and "el9 sitepolicy-private.rskeens.com 1.0 1 " in lock
 
 
 @pytest.mark.parametrize(
