@@ -235,7 +235,8 @@ def prove_pairs(
     out: dict[tuple[str, str], list[Finding]] = {}
     for site in sites:
         touched: dict[str, list[Grant]] = {}
-        for target, grants in index.access(site.names.domain).by_target.items():
+        domain = site.names.domain
+        for target, grants in index.access(domain).by_target.items():
             for owner in owners.get(target, ()):
                 if owner != site.name:
                     touched.setdefault(owner, []).extend(g for g in grants if not _harmless(g))
@@ -249,7 +250,7 @@ def prove_pairs(
             if other.name == site.name:
                 continue
             grants = touched.get(other.name, [])
-            what = f"{site.names.domain} has no rule on the types of {other.name}"
+            what = f"{domain} has no rule on the types of {other.name}"
             isolation = Finding(Proof.ISOLATION, site.name, other.name, not grants, what, _rules(grants))
             out[(site.name, other.name)] = [
                 isolation,
