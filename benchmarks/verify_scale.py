@@ -1,19 +1,22 @@
-"""verify at scale: N generated sites compiled, linked into one private policy root with ONE semodule
-call, and proven. Prints the figures and the machine; asserts nothing about time.
+"""verify at scale: N generated sites linked into one private policy root with ONE semodule call, proven,
+and reported (text + JSON), for each N given. Prints the figures and the machine; asserts nothing about time.
 
-    .venv/bin/python benchmarks/verify_scale.py [N]       (default 50)
+The modules of the largest N are compiled once (in parallel, not measured further); each N then verifies
+the first N of them from scratch (no cache), as build-site --all runs verify.
+
+    .venv/bin/python benchmarks/verify_scale.py [N ...]       (default 50 200 500)
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from machine import describe, describe_load
 
 from sitepolicy.render import render_policy
 from sitepolicy.selinux import compile_module, resolve_headers
@@ -21,60 +24,68 @@ from sitepolicy.site import Site, site_from_mapping
 from sitepolicy.targets import host_target
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.modules import modules_from_dir
+from sitepolicy.verify.report import render_text
+
+
+def generated_site(i: int) -> Site:
+    return site_from_mapping(
+        {
+            "site": f"bench{i:03d}.example.com",
+            "docroot": f"/srv/www/bench{i:03d}.example.com",
+            "user": f"bench{i:03d}",
+            "writable": ["uploads"],
+            "network": ["database"] if i % 2 else [],
+        },
+        Path(f"bench{i:03d}.example.com.yaml"),
+    )
 
 
 def generated_sites(count: int) -> list[Site]:
-    return [
-        site_from_mapping(
-            {
-                "site": f"bench{i:03d}.example.com",
-                "docroot": f"/srv/www/bench{i:03d}.example.com",
-                "user": f"bench{i:03d}",
-                "writable": ["uploads"],
-                "network": ["database"] if i % 2 else [],
-            },
-            Path(f"bench{i:03d}.example.com.yaml"),
-        )
-        for i in range(count)
-    ]
+    return [generated_site(i) for i in range(count)]
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()}: {platform.platform()}, {os.cpu_count()} cores, {cpu}"
+def _compile(args: tuple[int, str]) -> None:
+    i, modules = args
+    target = host_target()
+    site = generated_site(i)
+    directory = Path(modules) / site.names.module
+    render_policy(site, target).write(directory)
+    compile_module(directory, resolve_headers(target, None), site.names.module)
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    counts = [int(a) for a in sys.argv[1:]] or [50, 200, 500]
     target = host_target()
-    headers = resolve_headers(target, None)
-    sites = generated_sites(count)
+    print(describe())
+    print(f"store   : {target.store}; sites: {', '.join(map(str, counts))}\n", flush=True)
     with tempfile.TemporaryDirectory(prefix="verify-scale-") as tmp:
         work = Path(tmp)
         start = time.monotonic()
-        for site in sites:
-            directory = work / "modules" / site.names.module
-            render_policy(site, target).write(directory)
-            compile_module(directory, headers, site.names.module)
-        compiled = time.monotonic() - start
-        start = time.monotonic()
-        result = verify_modules(modules_from_dir(work / "modules", sites), target.store, work / "verify")
-        total = time.monotonic() - start
-        report = result.report
-        print(f"machine: {machine()}")
-        print(f"sites: {count} (one semodule call, store {target.store})")
-        print(f"compile (make, in series): {compiled:.1f} s")
-        print(f"link (semodule -p, one call): {report.link_seconds:.1f} s")
-        print(f"proofs ({len(report.findings)} checks): {report.prove_seconds:.1f} s")
-        print(f"verify total (copy + link + proofs): {total:.1f} s")
-        print(f"result: {'all passed' if report.ok else f'{len(report.failures)} FAILED'}")
+        with ProcessPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(_compile, [(i, str(work / "modules")) for i in range(max(counts))], chunksize=8))
+        print(f"compile {max(counts)} modules (make, {os.cpu_count()} in parallel): {time.monotonic() - start:.1f} s\n")
+        print("| sites | checks | link (one semodule call) | proofs | report (JSON + text) | verify total | result |")
+        print("|---|---|---|---|---|---|---|")
+        for count in counts:
+            sites = generated_sites(count)
+            start = time.monotonic()
+            result = verify_modules(
+                modules_from_dir(work / "modules", sites), target.store, work / f"verify-{count}", use_cache=False
+            )
+            render_text(result.report)  # inside the total: build-site prints it
+            total = time.monotonic() - start
+            report = result.report
+            start = time.monotonic()
+            report.to_json()
+            render_text(report)
+            reported = time.monotonic() - start
+            verdict = "all passed" if report.ok else f"{len(report.failures)} FAILED"
+            print(
+                f"| {count} | {len(report.findings)} | {report.link_seconds:.1f} s | {report.prove_seconds:.1f} s "
+                f"| {reported:.1f} s | {total:.1f} s | {verdict} |",
+                flush=True,
+            )
+        print(f"\n{describe_load()}")
 
 
 if __name__ == "__main__":

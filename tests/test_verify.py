@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -22,9 +23,20 @@ from sitepolicy.verify.access import PolicyIndex
 from sitepolicy.verify.allowlist import SHARED_TYPES
 from sitepolicy.verify.cache import cache_key
 from sitepolicy.verify.modules import SiteModule, modules_from_dir, modules_from_rpms
-from sitepolicy.verify.proofs import Finding, Proof, lookalike_paths, prove_entry, prove_needs
-from sitepolicy.verify.report import WEB_SERVER_ROW, render_text
-from sitepolicy.verify.run import VerifyFailed
+from sitepolicy.verify.policyroot import LinkedPolicy, link_policy
+from sitepolicy.verify.proofs import (
+    Finding,
+    Proof,
+    flow_sets,
+    lookalike_paths,
+    prove_entry,
+    prove_isolation,
+    prove_needs,
+    prove_no_channel,
+    prove_pairs,
+)
+from sitepolicy.verify.report import MATRIX_MAX_SITES, WEB_SERVER_ROW, Report, render_text
+from sitepolicy.verify.run import VerifyFailed, prove_all
 from sitepolicy.workflow import check_verified
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -284,3 +296,154 @@ def test_fifty_generated_sites_in_one_store_install(target, headers, tmp_path):
     assert report.ok, render_text(report)
     assert len(report.sites) == 50
     assert sum(1 for f in report.findings if f.proof == Proof.ISOLATION and f.obj != "web content") == 50 * 49
+
+
+# --------------------------------------------------------------------------- scale (hundreds of sites)
+
+
+class CountingPolicy:
+    """A setools policy that counts the passes over its TE rules (each pass reads every rule)."""
+
+    def __init__(self, policy) -> None:
+        self._policy = policy
+        self.terule_passes = 0
+
+    def terules(self):
+        self.terule_passes += 1
+        return self._policy.terules()
+
+    def __getattr__(self, name: str):
+        return getattr(self._policy, name)
+
+
+def test_all_proofs_read_the_linked_rules_once(examples_verified, example_builds, target, tmp_path, monkeypatch):
+    import setools
+
+    result, *_ = examples_verified
+    policies: list[CountingPolicy] = []
+    real = setools.SELinuxPolicy
+
+    def counting(path: str) -> CountingPolicy:
+        policies.append(CountingPolicy(real(path)))
+        return policies[-1]
+
+    monkeypatch.setattr(setools, "SELinuxPolicy", counting)
+    linked = LinkedPolicy(result.policy_root, target.store, 0.0)
+    findings = prove_all(linked, example_modules(example_builds, target, tmp_path), tmp_path)
+    assert [p.terule_passes for p in policies] == [1]
+    assert findings == result.report.findings  # the same findings, in the same order, as the full verify
+
+
+def test_pair_proofs_equal_the_pairwise_proofs_on_a_broken_policy(example_sites, target, headers, tmp_path):
+    """prove_pairs (one walk per site) against prove_isolation and prove_no_channel pair by pair, where
+    one site reads another's docroot and every site writes and reads /tmp."""
+    import setools
+
+    templates = tmp_path / "policy-templates"
+    shutil.copytree(PROJECT / "policy-templates", templates)
+    te = templates / "site.te.j2"
+    for case in ("a-reads-b-docroot", "shared-tmp"):
+        te.write_text(te.read_text() + (BROKEN / case / "site.te.j2.append").read_text())
+    third = site_from_mapping(
+        {"site": "third.example.com", "docroot": "/srv/www/third.example.com", "user": "third"},
+        Path("third.example.com.yaml"),
+    )
+    sites = [*example_sites, third]
+    modules = compiled_from(templates, sites, target, headers, tmp_path / "modules")
+    linked = link_policy(tmp_path / "root", target.store, [m.path for m in modules])
+    policy = CountingPolicy(setools.SELinuxPolicy(str(linked.policy_kern)))
+    index = PolicyIndex(policy)
+    index.preload([s.names.domain for s in sites])
+    flows = {s.name: flow_sets(index, s) for s in sites}
+    pairs = prove_pairs(index, sites, flows)
+    assert policy.terule_passes == 1
+    expected = {
+        (s.name, o.name): [prove_isolation(index, s, o), prove_no_channel(s, flows[s.name], o, flows[o.name])]
+        for s in sites
+        for o in sites
+        if o is not s
+    }
+    assert pairs == expected
+    failed = {(f.proof, f.subject, f.obj) for found in pairs.values() for f in found if not f.ok}
+    a, b = "selinux.rskeens.com", "private.rskeens.com"
+    assert {f for f in failed if f[0] == Proof.ISOLATION} == {(Proof.ISOLATION, a, b)}
+    assert {(Proof.CHANNELS, *pair) for pair in expected} <= failed
+
+
+def synthetic_report(count: int, failing: tuple[str, str] | None = None) -> Report:
+    names = tuple(f"s{i:02d}.example.com" for i in range(count))
+    findings = []
+    for s in names:
+        findings += [Finding(Proof.ENTRY, s, s, True, "entry"), Finding(Proof.ISOLATION, s, "web content", True, "w")]
+        findings.append(Finding(Proof.WEB_SERVER, "httpd_t", s, True, "httpd"))
+        for o in names:
+            if o != s:
+                ok = (s, o) != failing
+                findings.append(Finding(Proof.ISOLATION, s, o, True, "iso"))
+                findings.append(Finding(Proof.CHANNELS, s, o, ok, "chan", () if ok else ("tmp_t:file written by: x",)))
+    return Report(names, "default", tuple(findings), 1.0, 1.0)
+
+
+def test_report_cells_are_the_findings_of_their_row_and_column():
+    report = synthetic_report(4, failing=("s01.example.com", "s02.example.com"))
+
+    def scanned(row: str, column: str) -> list[Finding]:  # the definition, one scan of all findings per cell
+        if row == WEB_SERVER_ROW:
+            return [f for f in report.findings if f.subject == "httpd_t" and f.obj == column]
+        if row == column:
+            return [f for f in report.findings if f.subject == row and f.obj in (row, "web content")]
+        return [f for f in report.findings if f.subject == row and f.obj == column]
+
+    for row in [*report.sites, WEB_SERVER_ROW]:
+        for column in report.sites:
+            assert report.cell(row, column) == scanned(row, column)
+    assert report.verdict("s01.example.com", "s02.example.com") == "FAIL 3"
+    assert report.verdict("s01.example.com", "s01.example.com") == "ok 1,2"
+
+
+def test_text_report_summarises_many_sites_and_keeps_every_failure_json_keeps_the_matrix():
+    small = render_text(synthetic_report(MATRIX_MAX_SITES))
+    assert WEB_SERVER_ROW in small and "instead of the" not in small
+    report = synthetic_report(MATRIX_MAX_SITES + 5, failing=("s03.example.com", "s07.example.com"))
+    text = render_text(report)
+    lines = text.splitlines()
+    assert "one row per site instead of the 25 x 25 matrix" in text
+    for site in report.sites:
+        assert sum(line.startswith(site + " ") for line in lines) == 1
+    row = next(line for line in lines if line.startswith("s03.example.com "))
+    assert row.split()[1:] == ["ok", "1,2", "FAIL", "1", "of", "24", "ok", "24", "ok", "4"]
+    assert "[proof 3: no channel through a shared type] s03.example.com -> s07.example.com: chan" in text
+    assert "    tmp_t:file written by: x" in text and "1 of 1275 checks FAILED" in text
+    data = json.loads(report.to_json())
+    assert len(data["matrix"]) == 26 and all(len(cells) == 25 for cells in data["matrix"].values())
+    assert data["matrix"]["s03.example.com"]["s07.example.com"] == "FAIL 3"
+    assert len(data["findings"]) == len(report.findings)
+
+
+@pytest.mark.slow
+def test_a_hundred_and_fifty_sites_verify_and_summarise(target, headers, tmp_path):
+    sites = [
+        site_from_mapping(
+            {"site": f"many{i:03d}.example.com", "docroot": f"/srv/www/many{i:03d}.example.com", "user": f"m{i:03d}"}
+            | ({"writable": ["uploads"], "network": ["database"]} if i % 2 else {}),
+            Path(f"many{i:03d}.example.com.yaml"),
+        )
+        for i in range(150)
+    ]
+    out = tmp_path / "modules"
+
+    def compile_one(site: Site) -> None:
+        directory = out / site.names.module
+        render_policy(site, target).write(directory)
+        compile_module(directory, headers, site.names.module)
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(compile_one, sites))
+    result = verify_modules(modules_from_dir(out, sites), target.store, tmp_path / "verify")
+    report = result.report
+    assert report.ok, "\n".join(render_text(report).splitlines()[-40:])
+    pairs = {(f.subject, f.obj) for f in report.findings if f.proof in (Proof.ISOLATION, Proof.CHANNELS)}
+    assert len({p for p in pairs if p[1] != "web content"}) == 150 * 149
+    text = render_text(report)
+    assert "one row per site instead of the 150 x 150 matrix" in text and "checks passed" in text
+    assert len(json.loads(report.to_json())["matrix"]) == 151

@@ -51,5 +51,5 @@ def load(directory: Path, key: str) -> Report | None:
 def store(directory: Path, key: str, report: Report) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=directory, prefix=f".{key}.", delete=False) as tmp:
-        tmp.write(report.to_json())
+        tmp.write(report.to_json(indent=None))
     Path(tmp.name).rename(directory / f"{key}.json")

@@ -20,9 +20,8 @@ from .proofs import (
     flow_sets,
     prove_entry,
     prove_file_contexts,
-    prove_isolation,
     prove_needs,
-    prove_no_channel,
+    prove_pairs,
     prove_web_content,
     prove_web_server,
 )
@@ -51,6 +50,7 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
     sites = [m.site for m in modules]
     index.preload([*(s.names.domain for s in sites), WEB_SERVER, INIT])
     flows = {s.name: flow_sets(index, s) for s in sites}
+    pairs = prove_pairs(index, sites, flows)
     findings: list[Finding] = []
     for module in modules:
         site = module.site
@@ -61,8 +61,7 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
         findings += prove_web_server(index, site)
         for other in sites:
             if other.name != site.name:
-                findings.append(prove_isolation(index, site, other))
-                findings.append(prove_no_channel(site, flows[site.name], other, flows[other.name]))
+                findings += pairs[(site.name, other.name)]
     return tuple(findings)
 
 
