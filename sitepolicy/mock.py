@@ -93,7 +93,7 @@ def config_name(config: str) -> str:
     if not config or len(config) > 4096 or "\n" in config:
         raise MockError(f"--mock {config!r}: a mock config name (e.g. alma+epel-9-x86_64) or a path to a .cfg")
     name = Path(config).name.removesuffix(".cfg") if config.endswith(".cfg") else config
-    if not CONFIG_NAME.match(name):
+    if not CONFIG_NAME.fullmatch(name):
         raise MockError(f"--mock {config!r}: a mock config name of letters, digits and ._+- (e.g. alma+epel-9-x86_64)")
     return name
 

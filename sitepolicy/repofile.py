@@ -19,7 +19,7 @@ BASE_URL = re.compile(r"^(https?|file)://[A-Za-z0-9._~:/?#@!$&*+,;=%-]+$")
 
 def check_base_url(url: str) -> str:
     url = url.rstrip("/")
-    if not BASE_URL.match(url) or len(url) > 1000:
+    if not BASE_URL.fullmatch(url) or len(url) > 1000:
         raise SitepolicyError(
             f"--base-url {url!r}: an http://, https:// or file:// URL without spaces, quotes or newlines"
         )

@@ -39,7 +39,7 @@ def _gpg() -> str:
 
 def resolve_key(spec: str) -> SigningKey:
     """The one secret key ``spec`` names; refused when it names none or several."""
-    if not KEY_SPEC.match(spec):
+    if not KEY_SPEC.fullmatch(spec):
         raise SigningError(f"--sign {spec!r}: a gpg key id, fingerprint or user id")
     try:
         listing = run([_gpg(), "--batch", "--with-colons", "--list-secret-keys", "--", spec])

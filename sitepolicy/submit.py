@@ -58,13 +58,13 @@ class Submission:
 
 
 def check_copr_project(project: str) -> str:
-    if not COPR_PROJECT.match(project):
+    if not COPR_PROJECT.fullmatch(project):
         raise SubmitError(f"--copr {project!r}: owner/project (a group owner is written @group/project)")
     return project
 
 
 def check_koji_target(name: str) -> str:
-    if not KOJI_TARGET.match(name):
+    if not KOJI_TARGET.fullmatch(name):
         raise SubmitError(f"--koji {name!r}: a Koji build target name (letters, digits, ._+-)")
     return name
 
