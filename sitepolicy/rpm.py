@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,8 +78,8 @@ def rpm_db_has(package: str) -> bool:
     return True
 
 
-def _only(paths: object, directory: Path, what: str) -> Path:
-    found = sorted(paths)  # type: ignore[call-overload]
+def _only(paths: Iterable[Path], directory: Path, what: str) -> Path:
+    found = sorted(paths)
     if len(found) != 1:
         raise SitepolicyError(f"expected one {what} in {directory}, found {len(found)}")
     return found[0]

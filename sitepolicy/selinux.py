@@ -108,20 +108,18 @@ PP_TO_CIL = Path("/usr/libexec/selinux/hll/pp")  # policycoreutils' converter, o
 def module_cil(pp: Path) -> str:
     """A compiled module (.pp or .pp.bz2) as CIL text, via the converter semodule itself uses."""
     import bz2
+    import tempfile
 
     from .tools import run
 
     data = pp.read_bytes()
     if pp.suffix == ".bz2":
         data = bz2.decompress(data)
-    plain = pp.with_name(pp.name.removesuffix(".bz2") + ".plain") if pp.suffix == ".bz2" else pp
-    if plain != pp:
+    # The converter reads a plain file; decompress into a directory of our own, never beside the input.
+    with tempfile.TemporaryDirectory(prefix="sitepolicy-pp-") as work:
+        plain = Path(work) / "module.pp"
         plain.write_bytes(data)
-    try:
         return run([PP_TO_CIL, plain], hint="is policycoreutils installed?")
-    finally:
-        if plain != pp:
-            plain.unlink()
 
 
 def declared_types(cil: str) -> set[str]:
