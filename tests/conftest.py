@@ -16,6 +16,19 @@ from sitepolicy.targets import Target, host_target
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT / "sites.d"
+# The Fedora/RHEL devel trees and linked targeted policies (test data, never committed): ../shared beside the clone.
+SHARED_TARGETS = Path(os.environ.get("SITEPOLICY_SHARED", PROJECT.parent / "shared")) / "targets"
+TARGET_NAMES = ("el8", "el9", "el10", "fedora")
+
+
+def shared_target(name: str, need_root: bool = False) -> Path:
+    """../shared/targets/NAME (devel/, root/, VERSION), or skip: a user's clone has no ../shared."""
+    path = SHARED_TARGETS / name
+    if not (path / "devel" / "Makefile").is_file():
+        pytest.skip(f"{path}/devel is absent: the Fedora/RHEL policy trees live in ../shared beside the clone")
+    if need_root and not (path / "root" / "var" / "lib" / "selinux").is_dir():
+        pytest.skip(f"{path}/root is absent: no linked {name} policy to verify against")
+    return path
 
 
 @pytest.fixture(autouse=True, scope="session")
