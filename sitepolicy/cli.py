@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from invoke import Exit, Task
 from invoke.parser import Argument
 
 from .errors import SitepolicyError
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 def exit_for(exc: SitepolicyError) -> Exit:
     """The message and exit status a task ends with; never a traceback."""
     return Exit(f"sitepolicy: {exc}", code=exc.exit_code)
+
+
+def boundary(body: F) -> F:
+    """The task boundary: a SitepolicyError raised anywhere in ``body`` becomes its message and exit status.
+
+    functools.wraps keeps the signature, which invoke reads for the task's arguments.
+    """
+
+    @functools.wraps(body)
+    def task_body(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except SitepolicyError as exc:
+            raise exit_for(exc) from None
+
+    return task_body  # type: ignore[return-value]
 
 
 class _OptionalPositional(Argument):

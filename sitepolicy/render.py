@@ -93,10 +93,52 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
     }
 
 
+RELEASE_PLACEHOLDER = "@RELEASE@"  # stands for the release in a spec rendered before its release is known
+
+
+@dataclass(frozen=True)
+class SiteSources:
+    """Everything a site's source package holds, rendered once: the policy module, the package files
+    and the spec, whose release is left as RELEASE_PLACEHOLDER (the digest is taken before the release
+    is chosen; the templates use ``release`` verbatim, so filling it in equals rendering with it)."""
+
+    site: Site
+    target: Target
+    policy: Rendered
+    files: Rendered
+    spec_template: str
+
+    @property
+    def spec_name(self) -> str:
+        return f"{self.site.names.package}.spec"
+
+    def spec(self, release: str) -> str:
+        return self.spec_template.replace(RELEASE_PLACEHOLDER, release)
+
+    def write(self, directory: Path, release: str) -> Path:
+        """Write the sources and the spec with ``release`` into ``directory``; return the spec's path."""
+        self.policy.write(directory)
+        self.files.write(directory)
+        Rendered({self.spec_name: self.spec(release)}).write(directory)
+        return directory / self.spec_name
+
+
+def render_site(site: Site, target: Target) -> SiteSources:
+    """The one render of a site per build: its digest and its package are both taken from this."""
+    context = site_context(site, target, RELEASE_PLACEHOLDER)
+    policy = _policy(context, site, POLICY_TEMPLATES)
+    files = _package_files(context, site, SPEC_TEMPLATES)
+    spec = _spec(context, [*policy.files, *files.files], SPEC_TEMPLATES)
+    return SiteSources(site, target, policy, files, spec)
+
+
 def render_policy(site: Site, target: Target, templates: Path = POLICY_TEMPLATES) -> Rendered:
     """The module's .te, .fc and .if, named after the module."""
+    return _policy(site_context(site, target), site, templates)
+
+
+def _policy(context: dict[str, Any], site: Site, templates: Path) -> Rendered:
     env = _environment(templates)
-    context = site_context(site, target)
     module = site.names.module
     return Rendered(
         {f"{module}.{ext}": env.get_template(f"site.{ext}.j2").render(context) for ext in ("te", "fc", "if")}
@@ -112,9 +154,8 @@ PACKAGE_FILES: dict[str, str] = {
 }
 
 
-def render_package_files(site: Site, target: Target, templates: Path = SPEC_TEMPLATES) -> Rendered:
+def _package_files(context: dict[str, Any], site: Site, templates: Path) -> Rendered:
     env = _environment(templates / "files")
-    context = site_context(site, target)
     names = site.names
     return Rendered(
         {
@@ -124,18 +165,9 @@ def render_package_files(site: Site, target: Target, templates: Path = SPEC_TEMP
     )
 
 
-def render_spec(
-    site: Site,
-    target: Target,
-    release: str,
-    sources: list[str],
-    templates: Path = SPEC_TEMPLATES,
-) -> str:
+def _spec(context: dict[str, Any], sources: list[str], templates: Path) -> str:
     """The spec of the site's source package; ``sources`` lists its Source files in order."""
-    env = _environment(templates)
-    context = site_context(site, target, release)
-    context["sources"] = sources
-    return env.get_template("site.spec.j2").render(context)
+    return _environment(templates).get_template("site.spec.j2").render({**context, "sources": sources})
 
 
 def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATES) -> Rendered:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from conftest import invoke, make_project
 
-from sitepolicy import workflow
 from sitepolicy.definition.base_policy import resolve_headers
 from sitepolicy.definition.site import load_site
 from sitepolicy.package.build import build_site
@@ -32,6 +31,8 @@ from sitepolicy.package.mock import (
     target_for_build_root,
 )
 from sitepolicy.package.rpmbuild import read_package, rebuild
+from sitepolicy.package.run import build_mock, outputs
+from sitepolicy.project import Project
 from sitepolicy.publish.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target
 from sitepolicy.publish.submit import explain as explain_submit
 from sitepolicy.targets import get_target
@@ -160,9 +161,9 @@ def mock_build(
 ) -> tuple[list[Path] | Exception, list[str]]:
     lines: list[str] = []
     try:
-        paths: list[Path] | Exception = workflow.build_mock(
-            root, [], True, [CONFIG], None, release, chain, lines.append, replay
-        )
+        built = build_mock(Project(root), [], True, [CONFIG], release, chain, lines.append, replay)
+        assert isinstance(built, list)
+        paths: list[Path] | Exception = outputs(built)
     except MockError as exc:
         paths = exc
     return paths, lines

@@ -23,8 +23,9 @@ class Headers:
         return self.directory / "Makefile"
 
 
-def resolve_headers(target: Target, headers_dir: Path | None) -> Headers:
-    """The host's own headers for the host's target; any other target needs --headers DIR."""
+def resolve_headers(target: Target, headers_dir: Path | None, host: Target | None = None) -> Headers:
+    """The host's own headers for the host's target (``host``: resolved already); any other target needs
+    --headers DIR."""
     if headers_dir is not None:
         directory = headers_dir.resolve()
         if not (directory / "Makefile").is_file() or not (directory / "include").is_dir():
@@ -33,7 +34,7 @@ def resolve_headers(target: Target, headers_dir: Path | None) -> Headers:
                 "e.g. usr/share/selinux/devel unpacked from the target's selinux-policy-devel RPM)"
             )
         return Headers(directory, is_host=False)
-    host = host_target()
+    host = host or host_target()
     if target != host:
         raise TargetError(
             f"target {target.name} needs its own policy headers, and this host is {host.name}: "

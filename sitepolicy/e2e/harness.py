@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import workflow
-from ..definition.site import Site, load_sites
-from ..targets import Target, get_target
+from ..definition.site import Site
+from ..package.run import build_records
+from ..project import Project
 from .avc import merge, parse_audit_log, parse_marks
 from .errors import E2EError, GuestError
 from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
@@ -59,7 +59,7 @@ def site_facts(site: Site) -> dict[str, object]:
     }
 
 
-def _build_rpms(root: Path, sites: list[Site], upgrade: Site, dest: Path) -> tuple[list[Path], list[Path]]:
+def _build_rpms(project: Project, sites: list[Site], upgrade: Site, dest: Path) -> tuple[list[Path], list[Path]]:
     """Release 1 of every site, and release 2 of the site the upgrade scenario uses.
 
     build-site replaces a site's previous packages, so each release is copied aside into `dest`.
@@ -68,8 +68,8 @@ def _build_rpms(root: Path, sites: list[Site], upgrade: Site, dest: Path) -> tup
     dest.mkdir(parents=True)
 
     def build(names: list[str], release: str) -> list[Path]:
-        built = workflow.build(root, names, not names, TARGET, None, release)
-        return [Path(shutil.copy2(p, dest / p.name)) for p in built if p.name.endswith(".noarch.rpm")]
+        records = build_records(project, names, not names, release)
+        return [Path(shutil.copy2(p, dest / p.name)) for r in records for p in r.rpms if p.name.endswith(".noarch.rpm")]
 
     # build-site also builds sitepolicy-selinux-runtime, which the -selinux packages require: it goes
     # into the first transaction with both sites (one policy rebuild); the upgrade is the site's alone.
@@ -123,13 +123,14 @@ def run_e2e(
     image = build_image(ImageSpec.default(mirror), image_dir or build_dir)
     timings["image build" + (" (cached)" if image.cached else "")] = round(time.monotonic() - started, 1)
 
-    target: Target = get_target(TARGET)
-    sites = load_sites(workflow.sites_dir(root))
+    project = Project(root, TARGET)
+    target = project.target
+    sites = list(project.sites)
     if len(sites) < 2:
         raise E2EError("e2e needs at least two sites in sites.d/ (one is the other's neighbour)")
     upgrade = sites[0]
     started = time.monotonic()
-    first, second = _build_rpms(root, sites, upgrade, build_dir / "rpms")
+    first, second = _build_rpms(project, sites, upgrade, build_dir / "rpms")
     timings["build-site"] = round(time.monotonic() - started, 1)
 
     shutil.rmtree(work, ignore_errors=True)

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from ..definition.site import Site
 from ..errors import SitepolicyError
+from ..project import TargetLayout
+from ..render import SiteSources, render_site
 from ..targets import Target
 from ..tools import require_tool
-from .build import SiteBuild, TargetLayout, publish_site_outputs, render_sources
+from .build import SiteBuild, publish_site_outputs
 from .mock import (
     ChainStatus,
     MockError,
@@ -50,10 +52,12 @@ class SourcePackage:
     srpm: Path
 
 
-def build_source_package(site: Site, target: Target, stage: Path, release: str) -> SourcePackage:
-    """Render and `rpmbuild -bs`: what mock, Copr and Koji take."""
+def build_source_package(
+    site: Site, target: Target, stage: Path, release: str, rendered: SiteSources | None = None
+) -> SourcePackage:
+    """Render (unless ``rendered`` is given) and `rpmbuild -bs`: what mock, Copr and Koji take."""
     sources = stage / site.name / "sources"
-    spec = render_sources(site, target, release, sources)
+    spec = (rendered or render_site(site, target)).write(sources, release)
     srpm = build_srpm(spec, sources, stage / site.name / "srpms", stage / site.name / "rpmbuild", target)
     return SourcePackage(site, target, sources, srpm)
 
@@ -115,10 +119,12 @@ def build_in_mock(
     chain: bool = False,
     progress: Progress = print,
     runner: Runner = run_tool,
+    rendered: dict[str, SiteSources] | None = None,
 ) -> list[SiteOutcome]:
     """SRPMs locally, binary RPMs in mock; every site gets an outcome, failures included.
 
-    ``release`` is one release for every site, or a function giving each site its own.
+    ``release`` is one release for every site, or a function giving each site its own; ``rendered``
+    the sites' renders by name, when the caller already has them (for their digests).
     """
     if not sites:
         raise SitepolicyError("no site to build: add a definition to sites.d/ (invoke new-site NAME)")
@@ -127,7 +133,10 @@ def build_in_mock(
     stage = staging(build_dir, f"mock-{target.name}")
     try:
         release_of = release if callable(release) else (lambda _site: release)
-        sources = [build_source_package(site, target, stage, release_of(site)) for site in sites]
+        renders = rendered or {}
+        sources = [
+            build_source_package(site, target, stage, release_of(site), renders.get(site.name)) for site in sites
+        ]
         if chain:
             outcomes = _chain(sources, config, mock_root / "chain", layout, stage, progress, runner)
         else:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..package.build import TargetLayout
 from ..package.rpmbuild import read_package, read_payload_file
+from ..project import TargetLayout
 from ..tools import require_tool, run
 
 
@@ -33,12 +32,11 @@ class SiteModule:
 
 
 def selinux_rpm(layout: TargetLayout, site: Site) -> Path | None:
-    """The site's built -selinux RPM, as its build manifest lists it, if the site was built."""
-    manifest = layout.site_dir(site) / "manifest.json"
-    if not manifest.is_file():
+    """The site's built -selinux RPM, as its build record lists it, if the site was built."""
+    record = layout.record(site)
+    if record is None:
         return None
-    for relative in json.loads(manifest.read_text()).get("outputs", []):
-        path = layout.root / relative
+    for path in record.rpms:
         if path.name.startswith(site.names.selinux_package + "-") and path.is_file():
             if read_package(path).name == site.names.selinux_package:
                 return path
