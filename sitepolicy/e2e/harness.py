@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..definition.site import Site
+from ..errors import E2EError, GuestError
 from ..package.run import build_records
 from ..project import Project
 from .avc import merge, parse_audit_log, parse_marks
-from .errors import E2EError, GuestError
 from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
 from .image import GuestImage, ImageSpec, build_image
 from .report import Report, evaluate

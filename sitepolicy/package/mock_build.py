@@ -20,7 +20,7 @@ from ..errors import SitepolicyError
 from ..project import TargetLayout
 from ..render import SiteSources, render_site
 from ..targets import Target
-from ..tools import require_tool
+from ..tools import call, require_tool
 from .build import SiteBuild, publish_site_outputs
 from .mock import (
     ChainStatus,
@@ -41,7 +41,7 @@ Progress = Callable[[str], None]
 def run_tool(argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run a builder (mock, copr-cli, koji) and keep its output; its exit code is interpreted by the caller."""
     require_tool(argv[0], {"mock": "mock (Fedora/EL: dnf install mock)"}.get(argv[0], argv[0]))
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    return call(argv)
 
 
 @dataclass(frozen=True)
