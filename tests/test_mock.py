@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import invoke, make_project
 
-from sitepolicy.definition.base_policy import resolve_headers
 from sitepolicy.definition.site import load_site
 from sitepolicy.package.build import build_site
+from sitepolicy.package.headers import resolve_headers
 from sitepolicy.package.mock import (
     EXIT_CODES,
     Log,

@@ -13,8 +13,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 from conftest import invoke, make_project
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import compile_module
 from sitepolicy.definition.site import Site, site_from_mapping
 from sitepolicy.project import TargetLayout
 from sitepolicy.render import render_policy

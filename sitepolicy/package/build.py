@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..definition.base_policy import Headers
 from ..definition.runtime import PACKAGE as RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import SitepolicyError
 from ..project import BuildRecord, TargetLayout
 from ..render import RELEASE_PLACEHOLDER, Rendered, SiteSources, render_runtime, render_site
 from ..targets import Target
+from .headers import Headers
 from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package, rebuild, rpm_db_has
 
 

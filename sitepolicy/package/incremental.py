@@ -17,13 +17,12 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
-from ..definition.base_policy import Headers
 from ..errors import SitepolicyError
 from ..render import Rendered, SiteSources
 from ..targets import Target
+from .headers import Headers, headers_fingerprint
 
 LOCK_HEADER = (
     "# sitepolicy release lock: written by `invoke build-site`; commit it with the definitions.\n"
@@ -36,16 +35,6 @@ def _digest(parts: list[tuple[str, str]]) -> str:
     h = hashlib.sha256()
     for name, text in parts:
         h.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return h.hexdigest()
-
-
-@lru_cache(maxsize=8)
-def headers_fingerprint(directory: Path) -> str:
-    """The content of a policy devel tree (Makefile and include/), wherever it is unpacked."""
-    h = hashlib.sha256()
-    files = [directory / "Makefile", *sorted(p for p in (directory / "include").rglob("*") if p.is_file())]
-    for path in files:
-        h.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

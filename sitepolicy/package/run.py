@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..definition.base_policy import Headers, check_against_base, host_store_names, resolve_headers
+from ..definition.base_policy import check_against_base, host_store_names
 from ..definition.runtime import PACKAGE as RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import SitepolicyError
@@ -19,6 +19,7 @@ from ..render import RELEASE_PLACEHOLDER, Rendered, SiteSources, render_runtime,
 from ..targets import Target, get_target
 from ..tools import require_tool
 from .build import build_runtime, build_site
+from .headers import Headers, resolve_headers
 from .incremental import ReleaseLock, runtime_digest, site_digest, site_digest_with
 from .mock import target_for_build_root
 from .mock_build import Progress, Runner, build_in_mock, failures_error, run_tool
