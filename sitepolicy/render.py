@@ -1,4 +1,5 @@
-"""Render the text a site ships (policy module, spec, unit, pool configuration) from templates.
+"""Render the text a site ships (policy module, spec, unit, pool configuration) from templates; the one
+Jinja environment of sitepolicy (the starter definition and the .repo file are rendered here too).
 
 Templates hold the text; this module only hands them validated values. StrictUndefined turns a
 misspelt variable into an error instead of an empty string in kernel policy or a root shell script.
@@ -23,6 +24,7 @@ from .targets import Target
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_TEMPLATES = PROJECT_ROOT / "policy-templates"
 SPEC_TEMPLATES = PROJECT_ROOT / "specs"
+TEMPLATES = PROJECT_ROOT / "templates"  # what is not a package's: the starter definition, the .repo file
 
 # Characters with a meaning in the regular expressions of .fc files (POSIX ERE and PCRE alike).
 _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
@@ -168,6 +170,11 @@ def _package_files(context: dict[str, Any], site: Site, templates: Path) -> Rend
 def _spec(context: dict[str, Any], sources: list[str], templates: Path) -> str:
     """The spec of the site's source package; ``sources`` lists its Source files in order."""
     return _environment(templates).get_template("site.spec.j2").render({**context, "sources": sources})
+
+
+def render_template(name: str, **context: object) -> str:
+    """One template of templates/ (new-site.yaml.j2, sites.repo.j2), given validated values."""
+    return _environment(TEMPLATES).get_template(name).render(context)
 
 
 def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATES) -> Rendered:
