@@ -17,7 +17,7 @@ import jinja2
 
 from . import __version__
 from .definition import fingerprint
-from .definition.runtime import runtime_context
+from .definition.names import RECONCILE, RUNTIME_PACKAGE, RUNTIME_STATE_DIR, fc_dir, module_dir
 from .definition.site import DOCROOT_TREES, Site
 from .targets import Target
 
@@ -70,6 +70,20 @@ def _docroot_tree(site: Site) -> str:
         if site.docroot.is_relative_to(tree):
             return str(tree)
     raise AssertionError(f"docroot {site.docroot} passed validation outside {DOCROOT_TREES}")
+
+
+def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
+    """The values the runtime's templates, and the site spec's scriptlets, may use."""
+    return {
+        "package": RUNTIME_PACKAGE,
+        "target": target,
+        "tool_version": __version__,
+        "release": release,
+        "reconcile": RECONCILE,
+        "state_dir": RUNTIME_STATE_DIR,
+        "module_dir": module_dir(target.store),
+        "fc_dir": fc_dir(target.store),
+    }
 
 
 def site_context(site: Site, target: Target, release: str = "1") -> dict[str, Any]:
@@ -150,7 +164,7 @@ def _policy(context: dict[str, Any], site: Site, templates: Path) -> Rendered:
 # Files the -php-fpm package installs, rendered from specs/files/, keyed by template.
 PACKAGE_FILES: dict[str, str] = {
     "php-fpm.service.j2": "{unit}",
-    "php-fpm.conf.j2": "{package}-php-fpm.conf",
+    "php-fpm.conf.j2": "{package}-php-fpm.conf",  # the pool of {package}-php-fpm
     "tmpfiles.conf.j2": "{package}-tmpfiles.conf",
     "sysusers.conf.j2": "{package}-sysusers.conf",
 }
@@ -183,6 +197,6 @@ def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATE
     return Rendered(
         {
             "reconcile": _environment(templates / "files").get_template("reconcile.j2").render(context),
-            "sitepolicy-selinux-runtime.spec": _environment(templates).get_template("runtime.spec.j2").render(context),
+            f"{RUNTIME_PACKAGE}.spec": _environment(templates).get_template("runtime.spec.j2").render(context),
         }
     )

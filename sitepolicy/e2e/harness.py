@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import E2EError, GuestError
 from ..package.run import build_records
@@ -74,7 +75,7 @@ def _build_rpms(project: Project, sites: list[Site], upgrade: Site, dest: Path) 
     # build-site also builds sitepolicy-selinux-runtime, which the -selinux packages require: it goes
     # into the first transaction with both sites (one policy rebuild); the upgrade is the site's alone.
     first = build([], "1")
-    second = [p for p in build([upgrade.name], UPGRADE_RELEASE) if not p.name.startswith("sitepolicy-selinux-runtime-")]
+    second = [p for p in build([upgrade.name], UPGRADE_RELEASE) if not p.name.startswith(RUNTIME_PACKAGE + "-")]
     if len(first) != 2 * len(sites) + 1 or len(second) != 2:
         raise E2EError(f"build-site gave unexpected packages: {[p.name for p in first + second]}")
     return first, second

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..definition.runtime import PACKAGE as RUNTIME_PACKAGE
+from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import SitepolicyError
 from ..project import BuildRecord, TargetLayout

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.names import target_provide
 from ..definition.site import Site
 from ..errors import SitepolicyError
 from ..project import TargetLayout
@@ -93,8 +94,9 @@ def _accept(source: SourcePackage, result: MockResult, layout: TargetLayout, sta
         )
     for info in infos:
         check_scriptlets_expanded(info)
-        if f"sitepolicy-target({source.target.name})" not in info.provides:
-            raise MockError(f"{info.path.name} from mock does not provide sitepolicy-target({source.target.name})")
+        provide = target_provide(source.target.name)
+        if provide not in info.provides:
+            raise MockError(f"{info.path.name} from mock does not provide {provide}")
     srpm_copy = Path(shutil.copy2(source.srpm, copies / source.srpm.name))
     return publish_site_outputs(source.site, source.target, layout, source.sources, srpm_copy, rpms)
 

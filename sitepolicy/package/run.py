@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..definition.base_policy import check_against_base, host_store_names
-from ..definition.runtime import PACKAGE as RUNTIME_PACKAGE
+from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import SitepolicyError
 from ..project import BuildRecord, Project, TargetLayout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..definition.names import repo_id
 from ..errors import SitepolicyError
 from ..render import render_template
 from .signing import KEY_FILE
@@ -33,7 +34,7 @@ def render_repo_file(target: str, base_url: str, signed: bool) -> str:
         target=target,
         base_url=check_base_url(base_url),
         signed=signed,
-        repo_id=f"sitepolicy-{target}",
+        repo_id=repo_id(target),
         key_file=KEY_FILE,
         file_name=REPO_FILE,
     )

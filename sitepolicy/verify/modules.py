@@ -6,7 +6,7 @@ import bz2
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..definition.site import Site
 from ..errors import SitepolicyError
@@ -51,8 +51,8 @@ def modules_from_rpms(layout: TargetLayout, sites: Sequence[Site], workdir: Path
         rpm = selinux_rpm(layout, site)
         if rpm is None:
             raise SitepolicyError(f"{site.name}: no {site.names.selinux_package} RPM in {layout.rpms}; build it first")
-        member = f"/usr/share/selinux/packages/{layout.target.store}/{site.names.module}.pp.bz2"
-        out = workdir / f"{site.names.module}.pp.bz2"
+        member = site.names.module_file(layout.target.store)
+        out = workdir / PurePosixPath(member).name
         out.write_bytes(read_payload_file(rpm, member))
         modules.append(SiteModule(site, out))
     return modules
