@@ -10,7 +10,8 @@ import pytest
 from policy_tools import declared_types, module_cil
 
 from sitepolicy.errors import SitepolicyError
-from sitepolicy.package.rpmbuild import PackageInfo, check_scriptlets_expanded, read_package, read_payload_file, rebuild
+from sitepolicy.inspect import PackageInfo, check_scriptlets_expanded, read_package, read_payload_file
+from sitepolicy.package.rpmbuild import rebuild
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "data" / "golden"

@@ -19,6 +19,7 @@ import pytest
 from conftest import invoke, make_project
 
 from sitepolicy.definition.site import load_site
+from sitepolicy.inspect import read_package
 from sitepolicy.package.build import build_site
 from sitepolicy.package.headers import resolve_headers
 from sitepolicy.package.mock import (
@@ -30,7 +31,7 @@ from sitepolicy.package.mock import (
     rebuild_command,
     target_for_build_root,
 )
-from sitepolicy.package.rpmbuild import read_package, rebuild
+from sitepolicy.package.rpmbuild import rebuild
 from sitepolicy.package.run import build_mock, outputs
 from sitepolicy.project import Project
 from sitepolicy.publish.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target

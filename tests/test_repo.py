@@ -19,8 +19,8 @@ from conftest import EXAMPLES, invoke, make_project
 from installroot import Call, Dnf, Scriptlet, calls, clear_log, make_root, provides_repo, read_log
 
 from sitepolicy.definition.site import load_site, site_from_mapping
+from sitepolicy.inspect import read_package as read_info
 from sitepolicy.package.build import SiteBuild, build_site
-from sitepolicy.package.rpmbuild import read_package as read_info
 from sitepolicy.publish.admission import read_package
 from sitepolicy.publish.metadata import listed_packages, metadata_problems
 from sitepolicy.publish.repo import PublishRefused, RepoError, publish

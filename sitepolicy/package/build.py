@@ -16,11 +16,12 @@ from pathlib import Path
 from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import SitepolicyError
+from ..inspect import check_scriptlets_expanded, read_package
 from ..project import BuildRecord, TargetLayout
 from ..render import RELEASE_PLACEHOLDER, Rendered, SiteSources, render_runtime, render_site
 from ..targets import Target
 from .headers import Headers
-from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package, rebuild, rpm_db_has
+from .rpmbuild import build_srpm, rebuild, rpm_db_has
 
 
 @dataclass(frozen=True)

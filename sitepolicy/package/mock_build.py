@@ -18,6 +18,7 @@ from pathlib import Path
 from ..definition.names import target_provide
 from ..definition.site import Site
 from ..errors import SitepolicyError
+from ..inspect import check_scriptlets_expanded, read_package
 from ..project import TargetLayout
 from ..render import SiteSources, render_site
 from ..targets import Target
@@ -33,7 +34,7 @@ from .mock import (
     explain,
     rebuild_command,
 )
-from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package
+from .rpmbuild import build_srpm
 
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 Progress = Callable[[str], None]

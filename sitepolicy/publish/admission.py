@@ -22,16 +22,13 @@ from ..definition.names import (
     SiteNames,
 )
 from ..errors import SitepolicyError
-from ..package.rpmbuild import read_payload_file
+from ..inspect import compare_evr, read_payload_file
+from ..inspect import header as read_header
 
 PREFIX = PACKAGE_PREFIX
 SPEC_GLOBAL = re.compile(r"^%global (sp_[a-z_]+) (\S+)$", re.MULTILINE)
 # rpm's %{RSAHEADER:pgpsig}: "RSA/SHA512, Thu Nov 26 02:36:26 2026, Key ID 2972cc2fb11c8278"
 KEY_ID_IN_SIGNATURE = re.compile(r"Key ID ([0-9a-f]{16})")
-
-
-class PackageError(SitepolicyError):
-    exit_code = 2
 
 
 # --------------------------------------------------------------------------- package headers
@@ -66,18 +63,6 @@ class Package:
         return f"{self.name}-{epoch}{self.version}-{self.release}.{'src' if self.is_source else self.arch}"
 
 
-def _header(path: Path):  # type: ignore[no-untyped-def]
-    import rpm  # the OS bindings (python3-rpm); the virtualenv sees them through --system-site-packages
-
-    ts = rpm.TransactionSet()
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
-    try:
-        with path.open("rb") as handle:
-            return ts.hdrFromFdno(handle.fileno())
-    except (OSError, rpm.error) as exc:
-        raise PackageError(f"{path}: not a readable RPM ({exc})") from exc
-
-
 def _buildinfo(path: Path, name: str, version: str) -> dict[str, str]:
     try:
         text = read_payload_file(path, f"/usr/share/doc/{name}-{version}/BUILDINFO").decode("utf-8", "replace")
@@ -96,7 +81,7 @@ def _spec_globals(path: Path, name: str) -> dict[str, str]:
 
 def read_package(path: Path, deep: bool = True) -> Package:
     """Header facts, and (``deep``) the build metadata sitepolicy records, checked for consistency."""
-    header = _header(path)
+    header = read_header(path)
     name = header.format("%{NAME}")
     version = header.format("%{VERSION}")
     signature = header.format("%{RSAHEADER:pgpsig}")
@@ -166,12 +151,6 @@ def read_package(path: Path, deep: bool = True) -> Package:
 def _packages_of(site: str) -> tuple[str, str]:
     names = SiteNames(site)
     return (names.selinux_package, names.php_fpm_package)
-
-
-def compare_evr(a: tuple[str, str, str], b: tuple[str, str, str]) -> int:
-    import rpm
-
-    return int(rpm.labelCompare(a, b))
 
 
 # --------------------------------------------------------------------------- the checks

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..package.rpmbuild import read_package, read_payload_file
+from ..inspect import read_package, read_payload_file
 from ..project import TargetLayout
 from ..tools import require_tool, run
 
