@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, invoke, make_project
-from installroot import Call, Dnf, Scriptlet, calls, clear_log, make_root, provides_repo, read_log
+from rpmroot import Call, Dnf, Scriptlet, calls, clear_log, make_root, provides_repo, read_log
 
 from sitepolicy.definition.site import load_site, site_from_mapping
 from sitepolicy.inspect import read_package as read_info
