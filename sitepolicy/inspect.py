@@ -105,8 +105,8 @@ def read_payload_file(path: Path, member: str) -> bytes:
     with rpmfile.open(str(path)) as rpm:
         for info in rpm.getmembers():
             if info.name.lstrip(".") == member or "/" + info.name.lstrip("./") == member:
-                fd = rpm.extractfile(info)
-                return fd.read()
+                data: bytes = rpm.extractfile(info).read()
+                return data
     raise SitepolicyError(f"{path.name} has no file {member}")
 
 

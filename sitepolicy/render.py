@@ -186,9 +186,9 @@ def _spec(context: dict[str, Any], sources: list[str], templates: Path) -> str:
     return _environment(templates).get_template("site.spec.j2").render({**context, "sources": sources})
 
 
-def render_template(name: str, **context: object) -> str:
+def render_template(template: str, **context: object) -> str:
     """One template of templates/ (new-site.yaml.j2, sites.repo.j2), given validated values."""
-    return _environment(TEMPLATES).get_template(name).render(context)
+    return _environment(TEMPLATES).get_template(template).render(context)
 
 
 def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATES) -> Rendered:

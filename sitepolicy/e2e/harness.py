@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def _build_rpms(project: Project, sites: list[Site], upgrade: Site, dest: Path) 
     return first, second
 
 
-def _payload(dest: Path, plan: dict[str, object], rpms: list[Path]) -> Path:
+def _payload(dest: Path, plan: Mapping[str, object], rpms: list[Path]) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     (dest / "rpms").mkdir(parents=True)
     source = Path(__file__).parent / "guestfiles" / "payload"

@@ -245,6 +245,9 @@ class MockPlan:
     releases: dict[tuple[str, str], str]
     lock: ReleaseLock  # as loaded: the run records into it and saves it once
 
+    def release_of(self, config: str) -> Callable[[Site], str]:
+        return lambda site: self.releases[(config, site.name)]
+
     def describe(self) -> str:
         lines = []
         for config, target in self.pairs:
@@ -302,7 +305,7 @@ def build_mock(
             target,
             config,
             project.build_dir,
-            lambda s, c=config: plan.releases[(c, s.name)],
+            plan.release_of(config),
             chain,
             progress,
             runner,

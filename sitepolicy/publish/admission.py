@@ -227,7 +227,11 @@ def plan_publish(
 
 
 # Orders packages by rpm's own version comparison.
-_EvrKey = functools.cmp_to_key(lambda a, b: compare_evr(a.evr, b.evr))
+def _compare(a: Package, b: Package) -> int:
+    return compare_evr(a.evr, b.evr)
+
+
+_EvrKey = functools.cmp_to_key(_compare)
 
 
 def to_prune(packages: list[Package], keep: int) -> list[Package]:
