@@ -28,6 +28,18 @@ class TargetLayout:
     build_dir: Path
     target: Target
 
+    def site_dir(self, site: Site) -> Path:
+        return self.root / "sites" / site.name
+
+    def record(self, site: Site | None) -> BuildRecord | None:
+        """The last complete build of ``site`` (None: the runtime), or None when there is none."""
+        return BuildRecord.read(self, self.runtime_dir if site is None else self.site_dir(site))
+
+    def records(self) -> list[BuildRecord]:
+        """Every package built for this target: the runtime, then each site's record, by name."""
+        dirs = [self.runtime_dir, *sorted(p for p in (self.root / "sites").glob("*") if p.is_dir())]
+        return [r for r in (BuildRecord.read(self, d) for d in dirs) if r is not None]
+
     @property
     def root(self) -> Path:
         return self.build_dir / self.target.name
@@ -40,9 +52,6 @@ class TargetLayout:
     def srpms(self) -> Path:
         return self.root / "srpms"
 
-    def site_dir(self, site: Site) -> Path:
-        return self.root / "sites" / site.name
-
     @property
     def runtime_dir(self) -> Path:
         return self.root / "runtime"
@@ -54,15 +63,6 @@ class TargetLayout:
     @property
     def verify_dir(self) -> Path:
         return self.root / "verify"
-
-    def record(self, site: Site | None) -> BuildRecord | None:
-        """The last complete build of ``site`` (None: the runtime), or None when there is none."""
-        return BuildRecord.read(self, self.runtime_dir if site is None else self.site_dir(site))
-
-    def records(self) -> list[BuildRecord]:
-        """Every package built for this target: the runtime, then each site's record, by name."""
-        dirs = [self.runtime_dir, *sorted(p for p in (self.root / "sites").glob("*") if p.is_dir())]
-        return [r for r in (BuildRecord.read(self, d) for d in dirs) if r is not None]
 
 
 @dataclass(frozen=True)

@@ -12,20 +12,22 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from subprocess import CompletedProcess
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+; annotations are never evaluated at run time here
+    from typing_extensions import Unpack
 
 from .errors import ToolError, ToolMissingError
 
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-# Where each host tool of the e2e harness comes from on Debian/Ubuntu, for the message when it is missing.
-DEBIAN_PACKAGES: Mapping[str, str] = {
-    "debootstrap": "debootstrap",
-    "mkfs.ext4": "e2fsprogs",
-    "setfiles": "policycoreutils",
-    "qemu-system-x86_64": "qemu-system-x86",
-    "qemu-img": "qemu-utils",
-    "tar": "tar",
-    "chroot": "coreutils",
-}
+# Where each host tool of the e2e harness comes from on Debian/Ubuntu, for the message when it is missing
+# (a tool not named here comes in a package of its own name: debootstrap, tar).
+DEBIAN_PACKAGES: Mapping[str, str] = dict(
+    pair.split("=")
+    for pair in "mkfs.ext4=e2fsprogs setfiles=policycoreutils qemu-system-x86_64=qemu-system-x86 "
+    "qemu-img=qemu-utils chroot=coreutils".split()
+)
 
 
 def require_tool(name: str, package_hint: str | None = None) -> str:
@@ -52,24 +54,25 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def call(
-    argv: Sequence[str | Path],
-    *,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    hint: str = "",
-    input_text: str | None = None,
-    timeout: float | None = None,
-    log: Path | None = None,
-    clean: bool = False,
-) -> subprocess.CompletedProcess[str]:
-    """Run a command and return it finished, combined output in ``stdout`` (also written to ``log``),
-    whatever its exit status; ToolError only when it cannot start or runs past ``timeout``.
+class Options(TypedDict, total=False):
+    """How call() and run() run a command (all optional)."""
 
-    ``clean``: a host tool (it must be installed, see require_tool) in clean_env(``env``).
-    """
+    cwd: Path | None
+    env: Mapping[str, str] | None  # added to the environment (with ``clean``: to clean_env())
+    hint: str  # a line for the error message: what was being done, what to check
+    input_text: str | None
+    timeout: float | None
+    log: Path | None  # where the combined output is written
+    clean: bool  # a host tool (it must be installed, see require_tool) in clean_env()
+
+
+def call(argv: Sequence[str | Path], *, check: bool = False, **options: Unpack[Options]) -> CompletedProcess[str]:
+    """Run a command and return it finished, its combined output in ``stdout`` (also written to
+    ``options["log"]``). ToolError carrying the output when it cannot start, runs past its timeout, or
+    (``check``) exits non-zero."""
     args = [str(a) for a in argv]
-    if clean:
+    env, hint, timeout = options.get("env"), options.get("hint", ""), options.get("timeout")
+    if options.get("clean", False):
         require_tool(args[0])
         full_env = clean_env(env)
     else:
@@ -77,9 +80,9 @@ def call(
     try:
         proc = subprocess.run(
             args,
-            cwd=cwd,
+            cwd=options.get("cwd"),
             env=full_env,
-            input=input_text,
+            input=options.get("input_text"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -90,26 +93,16 @@ def call(
         raise ToolError(args, 127, str(exc), hint) from exc
     except subprocess.TimeoutExpired as exc:
         out = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
-        raise ToolError(args, -1, f"timed out after {timeout:.0f} s\n{out}", hint) from exc
+        raise ToolError(args, -1, f"timed out after {timeout or 0:.0f} s\n{out}", hint) from exc
+    log = options.get("log")
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(proc.stdout)
+    if check and proc.returncode != 0:
+        raise ToolError(args, proc.returncode, proc.stdout, hint)
     return proc
 
 
-def run(
-    argv: Sequence[str | Path],
-    *,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    hint: str = "",
-    input_text: str | None = None,
-    timeout: float | None = None,
-    log: Path | None = None,
-    clean: bool = False,
-) -> str:
-    """call() a command that must succeed: return its combined output, or raise ToolError carrying it."""
-    proc = call(argv, cwd=cwd, env=env, hint=hint, input_text=input_text, timeout=timeout, log=log, clean=clean)
-    if proc.returncode != 0:
-        raise ToolError([str(a) for a in argv], proc.returncode, proc.stdout, hint)
-    return proc.stdout
+def run(argv: Sequence[str | Path], **options: Unpack[Options]) -> str:
+    """call() a command that must succeed; return its combined output."""
+    return call(argv, check=True, **options).stdout

@@ -36,7 +36,7 @@ def compile_module(sources_dir: Path, headers: Headers, module: str) -> Path:
     """
     require_tool("make", "make")
     run(
-        ["make", "-f", headers.makefile, f"HEADERDIR={headers.directory / 'include'}", f"{module}.pp"],
+        ["make", "-f", headers.directory / "Makefile", f"HEADERDIR={headers.directory / 'include'}", f"{module}.pp"],
         cwd=sources_dir,
         hint=f"compiling the policy module {module} against {headers.directory}",
     )

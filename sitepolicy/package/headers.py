@@ -19,10 +19,6 @@ class Headers:
     directory: Path
     is_host: bool
 
-    @property
-    def makefile(self) -> Path:
-        return self.directory / "Makefile"
-
 
 def resolve_headers(target: Target, headers_dir: Path | None, host: Target | None = None) -> Headers:
     """The host's own headers for the host's target (``host``: resolved already); any other target needs
