@@ -13,7 +13,7 @@ from sitepolicy.definition.run import describe_sites
 from sitepolicy.definition.run import new_site as write_starter
 from sitepolicy.errors import SitepolicyError
 from sitepolicy.package.run import build as build_packages
-from sitepolicy.package.run import build_mock, outputs
+from sitepolicy.package.run import build_mock, outputs, plan_build, plan_mock
 from sitepolicy.project import Project
 from sitepolicy.publish.run import plan_submission, publish_plan, run_submission
 from sitepolicy.publish.run import publish as publish_packages
@@ -62,10 +62,18 @@ def build_site(
     """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
     names = [site] if site else []
     project = Project(ROOT, target or None)
-    if mock:
-        built = build_mock(project, names, all, mock, release, chain, _progress, dry_run=dry_run)
-    elif chain:
+    if chain and not mock:
         raise SitepolicyError("--chain needs --mock CONFIG")
+    if dry_run:
+        plan = (
+            plan_mock(project, names, all, mock, release)
+            if mock
+            else plan_build(project, names, all, headers or None, release, force, jobs or os.cpu_count() or 1)
+        )
+        print(plan.describe())
+        return
+    if mock:
+        built = build_mock(project, names, all, mock, release, chain, _progress)
     else:
         built = build_packages(
             project,
@@ -76,11 +84,7 @@ def build_site(
             jobs=jobs or os.cpu_count() or 1,
             force=force,
             report=_progress,
-            dry_run=dry_run,
         )
-    if not isinstance(built, list):  # --dry-run: the plan
-        print(built.describe())
-        return
     paths = outputs(built)
     # mock builds for another OS's policy: this host can link only its own store's modules
     verified = None if mock else verify_after_build(project, headers or None)

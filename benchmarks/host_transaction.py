@@ -36,9 +36,7 @@ def build(work: Path, count: int) -> tuple[dict[str, Path], Path, list]:
     project = make_project(work / "project")
     write_definitions(project / "sites.d", count)
     start = time.monotonic()
-    built = build_packages(Project(project), [], True, None, jobs=2)
-    assert isinstance(built, list)
-    outputs = outputs_of(built)
+    outputs = outputs_of(build_packages(Project(project), [], True, None, jobs=2))
     print(f"built {count} sites and the runtime in {time.monotonic() - start:.0f} s (-j 2)")
     selinux = {
         p.name.split("-selinux-")[0].removeprefix("sitepolicy-"): p for p in outputs if "-selinux-1.0-" in p.name

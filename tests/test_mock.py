@@ -162,9 +162,9 @@ def mock_build(
 ) -> tuple[list[Path] | Exception, list[str]]:
     lines: list[str] = []
     try:
-        built = build_mock(Project(root), [], True, [CONFIG], release, chain, lines.append, replay)
-        assert isinstance(built, list)
-        paths: list[Path] | Exception = outputs(built)
+        paths: list[Path] | Exception = outputs(
+            build_mock(Project(root), [], True, [CONFIG], release, chain, lines.append, replay)
+        )
     except MockError as exc:
         paths = exc
     return paths, lines

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import E2EError, GuestError
-from ..package.run import build_records
+from ..package.run import build as build_packages
 from ..project import Project
 from .avc import merge, parse_audit_log, parse_marks
 from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
@@ -70,7 +70,7 @@ def _build_rpms(project: Project, sites: list[Site], upgrade: Site, dest: Path) 
     dest.mkdir(parents=True)
 
     def build(names: list[str], release: str) -> list[Path]:
-        records = build_records(project, names, not names, release)
+        records = build_packages(project, names, not names, None, release)
         return [Path(shutil.copy2(p, dest / p.name)) for r in records for p in r.rpms if p.name.endswith(".noarch.rpm")]
 
     # build-site also builds sitepolicy-selinux-runtime, which the -selinux packages require: it goes

@@ -127,18 +127,14 @@ def build(
     jobs: int = 1,
     force: bool = False,
     report: Report = lambda line: None,
-    dry_run: bool = False,
-) -> list[BuildRecord] | BuildPlan:
+) -> list[BuildRecord]:
     """Build what changed (everything with ``force``), ``jobs`` at a time; return every current record.
 
     ``release`` empty: releases come from sites.d/releases.lock (see incremental.py), which is updated.
-    A number: that release for every package, and the lock is neither read nor written.
-    ``dry_run``: return the plan, build and write nothing.
+    A number: that release for every package (the lock is not written). plan_build() alone is --dry-run.
     """
     start = time.monotonic()
     plan = plan_build(project, names, everything, headers, release, force, jobs)
-    if dry_run:
-        return plan
     target, stale, lock = plan.target, plan.stale, plan.lock
     check_against_base([p.site for p in stale if p.site is not None], host_store_names(target) if stale else None)
     built: dict[str, BuildRecord] = {}
@@ -177,13 +173,6 @@ def build(
 def outputs(records: Sequence[BuildRecord]) -> list[Path]:
     """Every file of ``records``: each package's RPMs, then its SRPM."""
     return [path for record in records for path in record.outputs]
-
-
-def build_records(project: Project, names: Sequence[str], everything: bool, release: str = "") -> list[BuildRecord]:
-    """build() for callers that only want the result (verify, e2e): the host's headers, no report."""
-    records = build(project, names, everything, None, release)
-    assert not isinstance(records, BuildPlan)
-    return records
 
 
 def _runtime_record(
@@ -283,18 +272,15 @@ def build_mock(
     chain: bool,
     progress: Progress,
     runner: Runner = run_tool,
-    dry_run: bool = False,
-) -> list[BuildRecord] | MockPlan:
+) -> list[BuildRecord]:
     """build-site --mock: SRPMs here, RPMs from mock, per config; every site reported, then failures raised.
 
     ``release`` empty: each site's release comes from sites.d/releases.lock, as for a local build, with
     the mock config standing for the policy headers (mock brings the target's own); built sites are
     recorded in the lock. sitepolicy-selinux-runtime, which they require, compiles nothing: it is built
-    here for each target, with its release from the lock.
+    here for each target, with its release from the lock. plan_mock() alone is --dry-run.
     """
     plan = plan_mock(project, names, everything, configs, release)
-    if dry_run:
-        return plan
     if runner is run_tool:
         require_tool("mock", "mock (Fedora/EL: dnf install mock; then add yourself to the mock group)")
     lock = plan.lock

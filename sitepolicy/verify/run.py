@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..package.run import build_records
+from ..package.run import build
 from ..project import Project
 from . import cache
 from .access import PolicyIndex
@@ -115,7 +115,7 @@ def verify(project: Project, names: Sequence[str], use_cache: bool = True) -> Ve
     layout = project.layout
     missing = [s for s in sites if selinux_rpm(layout, s) is None]
     if missing:  # built like build-site builds them: releases from the lock, the runtime with them
-        build_records(project, [s.name for s in missing], False)
+        build(project, [s.name for s in missing], False, None)
     result = verify_modules(_built_modules(project, sites), target.store, layout.verify_dir, use_cache)
     if names:
         report = result.report.restricted_to([s.name for s in chosen])
