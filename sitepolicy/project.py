@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -23,10 +23,23 @@ LOCK_NAME = "releases.lock"
 
 @dataclass(frozen=True)
 class TargetLayout:
-    """Where one target's outputs live under build/."""
+    """Where one target's outputs live under build/: build/<target>/{rpms,srpms,runtime,sites/<site>,verify}."""
 
     build_dir: Path
     target: Target
+    root: Path = field(init=False, compare=False)
+    rpms: Path = field(init=False, compare=False)
+    srpms: Path = field(init=False, compare=False)
+    runtime_dir: Path = field(init=False, compare=False)  # the runtime's BuildRecord and sources
+    verify_dir: Path = field(init=False, compare=False)
+    staging: Path = field(init=False, compare=False)  # shared by every target: builds are moved out of it
+
+    def __post_init__(self) -> None:
+        root = self.build_dir / self.target.name
+        below = {"root": root, "rpms": root / "rpms", "srpms": root / "srpms", "runtime_dir": root / "runtime"}
+        below.update(verify_dir=root / "verify", staging=self.build_dir / ".staging")
+        for name, path in below.items():
+            object.__setattr__(self, name, path)
 
     def site_dir(self, site: Site) -> Path:
         return self.root / "sites" / site.name
@@ -39,30 +52,6 @@ class TargetLayout:
         """Every package built for this target: the runtime, then each site's record, by name."""
         dirs = [self.runtime_dir, *sorted(p for p in (self.root / "sites").glob("*") if p.is_dir())]
         return [r for r in (BuildRecord.read(self, d) for d in dirs) if r is not None]
-
-    @property
-    def root(self) -> Path:
-        return self.build_dir / self.target.name
-
-    @property
-    def rpms(self) -> Path:
-        return self.root / "rpms"
-
-    @property
-    def srpms(self) -> Path:
-        return self.root / "srpms"
-
-    @property
-    def runtime_dir(self) -> Path:
-        return self.root / "runtime"
-
-    @property
-    def staging(self) -> Path:
-        return self.build_dir / ".staging"
-
-    @property
-    def verify_dir(self) -> Path:
-        return self.root / "verify"
 
 
 @dataclass(frozen=True)
@@ -142,18 +131,14 @@ class Project:
 
     root: Path
     target_name: str | None = None
+    sites_dir: Path = field(init=False, compare=False)
+    build_dir: Path = field(init=False, compare=False)
+    lock_path: Path = field(init=False, compare=False)  # sites.d/releases.lock
 
-    @property
-    def sites_dir(self) -> Path:
-        return self.root / "sites.d"
-
-    @property
-    def build_dir(self) -> Path:
-        return self.root / "build"
-
-    @property
-    def lock_path(self) -> Path:
-        return self.sites_dir / LOCK_NAME
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sites_dir", self.root / "sites.d")
+        object.__setattr__(self, "build_dir", self.root / "build")
+        object.__setattr__(self, "lock_path", self.sites_dir / LOCK_NAME)
 
     @cached_property
     def sites(self) -> tuple[Site, ...]:

@@ -97,9 +97,7 @@ class SiteNames:
     def stem(self) -> str:
         return selinux_identifier(self.site)
 
-    @property
-    def module(self) -> str:
-        return self.stem
+    module = stem  # the policy module is named by the stem itself
 
     def type(self, role: str) -> str:
         """The SELinux type for ``role`` (one of TYPE_ROLES); the domain is role ''."""
