@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sitepolicy.build import PackageBuild, SiteBuild, build_runtime, build_sites
+from sitepolicy.definition.base_policy import Headers, compile_module, resolve_headers
+from sitepolicy.definition.site import Site, load_sites
+from sitepolicy.package.build import PackageBuild, SiteBuild, build_runtime, build_sites
 from sitepolicy.render import render_policy
-from sitepolicy.selinux import Headers, compile_module, resolve_headers
-from sitepolicy.site import Site, load_sites
 from sitepolicy.targets import Target, host_target
 from sitepolicy.verify.modules import SiteModule, modules_from_dir
 

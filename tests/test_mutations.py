@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT
 
+from sitepolicy.definition.base_policy import compile_module
+from sitepolicy.definition.site import Site, site_from_mapping
 from sitepolicy.render import render_policy
-from sitepolicy.selinux import compile_module
-from sitepolicy.site import Site, site_from_mapping
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.modules import modules_from_dir
 from sitepolicy.verify.proofs import Finding, Proof

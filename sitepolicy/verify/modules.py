@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..build import TargetLayout
+from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..rpm import read_package, read_payload_file
-from ..site import Site
+from ..package.build import TargetLayout
+from ..package.rpmbuild import read_package, read_payload_file
 from ..tools import require_tool, run
 
 
@@ -85,7 +85,7 @@ def module_file_contexts(module: SiteModule, workdir: Path) -> str:
 
 def module_types(module: SiteModule, workdir: Path) -> tuple[str, ...]:
     """Every type the module declares (not those it only requires), from its CIL."""
-    from ..selinux import declared_types, module_cil
+    from ..definition.base_policy import declared_types, module_cil
 
     workdir.mkdir(parents=True, exist_ok=True)
     plain = workdir / f"{module.site.names.module}.pp"

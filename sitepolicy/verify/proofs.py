@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from ..definition.site import Site
 from ..render import fc_regex
-from ..site import Site
 from .access import Access, Grant, PolicyIndex
 from .allowlist import (
     DNS_PORTS,
