@@ -18,6 +18,7 @@ from .proofs import (
     Finding,
     Labeler,
     Scope,
+    SitePaths,
     flow_sets,
     prove_deputy,
     prove_domains,
@@ -47,13 +48,15 @@ class VerifyResult:
     policy_root: Path
 
 
-def scopes_of(index: PolicyIndex, modules: Sequence[SiteModule], workdir: Path) -> list[Scope]:
+def scopes_of(
+    index: PolicyIndex, modules: Sequence[SiteModule], workdir: Path, store_modules: Path | None = None
+) -> list[Scope]:
     """Each site's types as its compiled module declares them; its domains are those the linked policy
     puts in the domain attribute."""
     domains = index.attribute_members("domain")
     scopes = []
     for module in modules:
-        declared = module_types(module, workdir / "cil")
+        declared = module_types(module, workdir / "cil", store_modules)
         scopes.append(scope_of(module.site, declared, [t for t in declared if t in domains]))
     return scopes
 
@@ -64,10 +67,11 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
     index = PolicyIndex(setools.SELinuxPolicy(str(linked.policy_kern)))
     labeler = Labeler(str(linked.file_contexts))
     sites = [m.site for m in modules]
-    scopes = scopes_of(index, modules, workdir)
+    scopes = scopes_of(index, modules, workdir, linked.store_modules)
     index.preload([*(d for s in scopes for d in s.domains), WEB_SERVER, INIT])
     flows = {s.name: flow_sets(index, s) for s in scopes}
     pairs = prove_pairs(index, scopes, flows)
+    paths = SitePaths(sites)
     findings: list[Finding] = []
     for module, scope in zip(modules, scopes):
         site = module.site
@@ -76,7 +80,7 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
         findings.append(prove_web_content(index, scope))
         findings += prove_needs(index, site)
         findings += prove_network(index, scope)
-        findings += prove_file_contexts(labeler, site, module_file_contexts(module, workdir / "fc"), sites)
+        findings += prove_file_contexts(labeler, site, module_file_contexts(module, workdir / "fc"), paths)
         findings += prove_web_server(index, scope)
         findings.append(prove_deputy(index, scope, scopes))
         for other in sites:
