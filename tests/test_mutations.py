@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT, shared_target
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import Headers, compile_module
 from sitepolicy.definition.site import Site, site_from_mapping
+from sitepolicy.package.headers import Headers
 from sitepolicy.render import render_policy
 from sitepolicy.targets import PROFILES, Target
 from sitepolicy.verify import verify_modules
