@@ -195,9 +195,7 @@ def relabelled(calls: list[Call]) -> list[set[str]]:
 
 
 def all_paths(site: Site) -> set[str]:
-    return {str(p) for p in (site.docroot, site.sessions_dir, site.tmp_dir, site.log_dir, site.run_dir)} | {
-        str(p) for p in site.writable_dirs
-    }
+    return {str(p) for p in site.relabel_paths} | {str(p) for p in site.writable_dirs}
 
 
 @pytest.mark.parametrize("manager", ["rpm", "dnf"])
