@@ -194,7 +194,7 @@ def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", 
 )
 def e2e(c, keep=False, accel="", mirror="", verbose=False):
     """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
-    from sitepolicy.e2e.guest import Accel
+    from sitepolicy.e2e.accel import Accel
     from sitepolicy.e2e.harness import run_e2e
 
     try:
@@ -202,7 +202,7 @@ def e2e(c, keep=False, accel="", mirror="", verbose=False):
     except (SitepolicyError, ValueError) as exc:
         raise exit_for(exc if isinstance(exc, SitepolicyError) else SitepolicyError(str(exc))) from None
     print(run.report.to_text(verbose=verbose))
-    print(f"guest: {run.machine.accel.value}, image {run.image.key}; report: {run.work_dir}")
+    print(f"guest: {run.machine.describe()}, image {run.image.key}; report: {run.work_dir}")
     if not run.report.passed:
         raise Exit("sitepolicy: e2e failed", code=1)
 

@@ -9,98 +9,23 @@ state (the reboot scenario) and the cached image stays pristine.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
+from .accel import QEMU, Machine
 from .errors import GuestError
 from .image import GuestImage
 from .proc import clean_env, require_tool, run
 
-QEMU = "qemu-system-x86_64"
 RESULTS_DISK_MB = 256
 KERNEL_ARGS = (
     "root=/dev/vda rw console=ttyS0,115200 panic=-1 "
     "selinux=1 security=selinux enforcing=1 "
     "systemd.unit=sitepolicy-e2e.target systemd.show_status=0"
 )
-
-
-class Accel(Enum):
-    KVM = "kvm"
-    TCG = "tcg"
-
-
-@dataclass(frozen=True)
-class Machine:
-    accel: Accel
-    smp: int = 2
-    memory_mb: int = 1024
-
-    def qemu_args(self) -> list[str]:
-        if self.accel is Accel.KVM:
-            return [
-                "-accel",
-                "kvm",
-                "-cpu",
-                "host",
-                "-smp",
-                str(self.smp),
-                "-m",
-                str(self.memory_mb),
-            ]
-        return [
-            "-accel", "tcg,thread=multi,tb-size=256",
-            "-cpu", "max",
-            "-smp", str(self.smp),
-            "-m", str(self.memory_mb),
-        ]  # fmt: skip
-
-
-def probe_kvm(timeout: float = 20.0) -> bool:
-    """Whether qemu can really run a vCPU under KVM here.
-
-    /dev/kvm may exist and still fail (a PVM host: "failed to set MSR 0x10a"), so start a paused
-    machine with KVM and quit it: the vCPU is created and reset at start, which is where it fails.
-    """
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return False
-    argv = [
-        require_tool(QEMU),
-        "-accel",
-        "kvm",
-        "-cpu",
-        "host",
-        "-nodefaults",
-        "-display",
-        "none",
-        "-S",
-    ]
-    argv += ["-monitor", "stdio"]
-    try:
-        proc = subprocess.run(
-            argv,
-            input="quit\n",
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=clean_env(),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return False
-    return proc.returncode == 0
-
-
-def detect_machine(accel: Accel | None = None) -> Machine:
-    """KVM when it works, else multi-threaded TCG."""
-    if accel is None:
-        accel = Accel.KVM if probe_kvm() else Accel.TCG
-    return Machine(accel=accel)
 
 
 @dataclass(frozen=True)

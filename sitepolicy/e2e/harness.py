@@ -15,9 +15,10 @@ from pathlib import Path
 from .. import workflow
 from ..site import Site, load_sites
 from ..targets import Target, get_target
+from .accel import Accel, Machine, detect_machine
 from .avc import merge, parse_audit_log, parse_marks
 from .errors import E2EError, GuestError
-from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
+from .guest import BootResult, boot, new_overlay
 from .image import GuestImage, ImageSpec, build_image
 from .report import Report, evaluate
 
@@ -143,7 +144,9 @@ def run_e2e(
         "upgrade": {"site": upgrade.name, "release": UPGRADE_RELEASE, "rpms": [p.name for p in second]},
     }
     plan2 = {**common, "phase": "reboot", "upgrade": plan1["upgrade"]}
-    machine = detect_machine(accel)
+    started = time.monotonic()
+    machine = detect_machine(image.kernel, accel)
+    timings["accelerator probe"] = round(time.monotonic() - started, 1)
     disk = new_overlay(image, work / "root.qcow2")
 
     boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second), work, machine,
@@ -164,7 +167,8 @@ def run_e2e(
     marks = {}
     for b in (boot1, boot2):
         marks.update(parse_marks((b.results / "audit.log").read_text(errors="replace")))
-    report = evaluate(obs1 + obs2, avcs, timings, marks)
+    facts = {"accelerator": machine.describe()}
+    report = evaluate(obs1 + obs2, avcs, timings, marks, facts)
     (build_dir / "report.json").write_text(report.to_json())
     if keep:
         kept = build_dir / "last-run"

@@ -36,6 +36,8 @@ class Report:
     checks: tuple[CheckResult, ...]
     unexpected_denials: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    # What the run ran on: accelerator and why, policy loaded, permissive domains, ...
+    facts: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -55,6 +57,7 @@ class Report:
                 "scenarios": {s: self.scenario_passed(s) for s in SCENARIOS},
                 "unexpected_denials": list(self.unexpected_denials),
                 "timings": self.timings,
+                "facts": self.facts,
                 "checks": [c.__dict__ for c in self.checks],
             },
             indent=1,
@@ -62,7 +65,7 @@ class Report:
         )
 
     def to_text(self, verbose: bool = False) -> str:
-        lines = []
+        lines = [f"{k}: {v}" for k, v in self.facts.items()]
         for scenario, title in SCENARIOS.items():
             mine = [c for c in self.checks if c.scenario == scenario]
             verdict = "PASS" if self.scenario_passed(scenario) else "FAIL"
@@ -122,6 +125,7 @@ def evaluate(
     avcs: list[Avc],
     timings: dict[str, float],
     marks: dict[tuple[str, str, int], Mark] | None = None,
+    facts: dict[str, str] | None = None,
 ) -> Report:
     """Decide every check: the guest's observation must hold, and the audit log must agree.
 
@@ -179,4 +183,4 @@ def evaluate(
         for a in denials
         if a not in in_attacks and not any(in_window([a], start, end) for start, end in attack_windows)
     )
-    return Report(checks=tuple(results), unexpected_denials=unexpected, timings=timings)
+    return Report(checks=tuple(results), unexpected_denials=unexpected, timings=timings, facts=dict(facts or {}))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, make_project
 
+from sitepolicy.e2e.accel import Accel, probe
 from sitepolicy.e2e.harness import E2ERun, run_e2e
 from sitepolicy.e2e.report import SCENARIOS, Report
 
@@ -69,9 +70,9 @@ def test_kept_logs(e2e_run: E2ERun) -> None:
     assert (e2e_run.work_dir / "report.json").is_file()
 
 
-def test_a_guest_that_does_not_finish_is_killed_with_a_clear_error(tmp_path: Path) -> None:
+def test_a_guest_that_does_not_finish_is_killed_with_a_clear_error(e2e_run: E2ERun, tmp_path: Path) -> None:
     from sitepolicy.e2e.errors import GuestError
-    from sitepolicy.e2e.guest import boot, detect_machine, new_overlay
+    from sitepolicy.e2e.guest import boot, new_overlay
     from sitepolicy.e2e.image import ImageSpec, build_image
 
     image = build_image(ImageSpec.default(), PROJECT / "build" / "e2e")  # cached by the run above
@@ -81,4 +82,24 @@ def test_a_guest_that_does_not_finish_is_killed_with_a_clear_error(tmp_path: Pat
     (payload / "run.sh").write_text("sleep 600\n")
     disk = new_overlay(image, tmp_path / "root.qcow2")
     with pytest.raises(GuestError, match="did not power off within 5 s"):
-        boot(image, disk, payload, tmp_path, detect_machine(), name="hang", timeout=5)
+        boot(image, disk, payload, tmp_path, e2e_run.machine, name="hang", timeout=5)
+
+
+def test_the_report_names_the_accelerator_and_why(e2e_run: E2ERun) -> None:
+    said = e2e_run.report.facts["accelerator"]
+    assert said == e2e_run.machine.describe() and e2e_run.machine.reason
+    if e2e_run.machine.accel is Accel.KVM and "--accel" not in said:
+        assert "probe guest reached user space" in said
+
+
+def test_the_probe_guest_reaches_user_space_under_tcg(e2e_run: E2ERun) -> None:
+    result = probe(Accel.TCG, e2e_run.image.kernel, timeout=120)
+    assert result.works, result.console[-2000:]
+    assert "Linux version" in result.console
+
+
+def test_a_guest_that_stays_silent_fails_the_probe_and_is_killed(e2e_run: E2ERun) -> None:
+    # -S: the vCPU never starts, like the KVM guest on a PVM host that writes nothing.
+    result = probe(Accel.TCG, e2e_run.image.kernel, timeout=5, extra_args=["-S"])
+    assert not result.works
+    assert result.reason == "qemu -accel tcg: the probe guest wrote nothing to its console in 5 s"
