@@ -190,15 +190,21 @@ def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", 
         "accel": "kvm or tcg (default: kvm when a probe shows it works, else tcg)",
         "mirror": "Debian mirror for the guest image (default: the host's apt source for bookworm)",
         "verbose": "print the evidence of passing checks too",
+        "target": "boot this target's policy instead of Debian's (e.g. el9; needs --policy-root)",
+        "policy_root": "a linked policy root of the target (ROOT/etc/selinux, ROOT/var/lib/selinux); only read",
+        "headers": "the target's policy devel tree for the RPMs (default: ROOT/../devel)",
     }
 )
-def e2e(c, keep=False, accel="", mirror="", verbose=False):
+def e2e(c, keep=False, accel="", mirror="", verbose=False, target="", policy_root="", headers=""):
     """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
     from sitepolicy.e2e.accel import Accel
     from sitepolicy.e2e.harness import run_e2e
+    from sitepolicy.e2e.policy import guest_policy
 
     try:
-        run = run_e2e(ROOT, keep=keep, accel=Accel(accel) if accel else None, mirror=mirror or None)
+        policy = guest_policy(target or None, Path(policy_root) if policy_root else None,
+                              Path(headers) if headers else None)  # fmt: skip
+        run = run_e2e(ROOT, keep=keep, policy=policy, accel=Accel(accel) if accel else None, mirror=mirror or None)
     except (SitepolicyError, ValueError) as exc:
         raise exit_for(exc if isinstance(exc, SitepolicyError) else SitepolicyError(str(exc))) from None
     print(run.report.to_text(verbose=verbose))

@@ -92,6 +92,7 @@ def boot(
     *,
     name: str = "boot",
     timeout: float = 1200.0,
+    kernel_args: str = KERNEL_ARGS,
 ) -> BootResult:
     """Boot once: the guest runs payload_dir/run.sh, writes results, powers off.
 
@@ -116,7 +117,7 @@ def boot(
         *machine.qemu_args(),
         "-kernel", str(image.kernel),
         "-initrd", str(image.initrd),
-        "-append", f"{KERNEL_ARGS} sitepolicy.timeout={guest_timeout}",
+        "-append", f"{kernel_args} sitepolicy.timeout={guest_timeout}",
         "-drive", f"file={root_disk},if=none,id=root,format=qcow2,discard=unmap",
         "-device", "virtio-blk-pci,drive=root",
         "-drive", f"file={payload_disk},if=none,id=payload,format=raw,readonly=on",

@@ -20,9 +20,9 @@ from .avc import merge, parse_audit_log, parse_marks
 from .errors import E2EError, GuestError
 from .guest import BootResult, boot, new_overlay
 from .image import GuestImage, ImageSpec, build_image
+from .policy import GuestPolicy, debian_policy
 from .report import Report, evaluate
 
-TARGET = "debian12"  # the guest is Debian 12: its php-fpm binary, its web server's group
 UPGRADE_RELEASE = "2"
 PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php")
 
@@ -33,6 +33,7 @@ class E2ERun:
     work_dir: Path
     image: GuestImage
     machine: Machine
+    policy: GuestPolicy
 
 
 def site_facts(site: Site) -> dict[str, object]:
@@ -60,7 +61,9 @@ def site_facts(site: Site) -> dict[str, object]:
     }
 
 
-def _build_rpms(root: Path, sites: list[Site], upgrade: Site, dest: Path) -> tuple[list[Path], list[Path]]:
+def _build_rpms(
+    root: Path, sites: list[Site], upgrade: Site, dest: Path, policy: GuestPolicy
+) -> tuple[list[Path], list[Path]]:
     """Release 1 of every site, and release 2 of the site the upgrade scenario uses.
 
     build-site replaces a site's previous packages, so each release is copied aside into `dest`.
@@ -69,7 +72,8 @@ def _build_rpms(root: Path, sites: list[Site], upgrade: Site, dest: Path) -> tup
     dest.mkdir(parents=True)
 
     def build(names: list[str], release: str) -> list[Path]:
-        built = workflow.build(root, names, not names, TARGET, None, release)
+        headers = str(policy.headers) if policy.headers else None
+        built = workflow.build(root, names, not names, policy.target, headers, release)
         return [Path(shutil.copy2(p, dest / p.name)) for p in built if p.name.endswith(".noarch.rpm")]
 
     # build-site also builds sitepolicy-selinux-runtime, which the -selinux packages require: it goes
@@ -107,6 +111,7 @@ def run_e2e(
     root: Path,
     *,
     keep: bool = False,
+    policy: GuestPolicy | None = None,
     accel: Accel | None = None,
     mirror: str | None = None,
     boot_timeout: float = 1500.0,
@@ -116,27 +121,31 @@ def run_e2e(
 
     Outputs go under root/build/e2e; the guest image is cached in image_dir (default: the same).
     """
+    policy = policy or debian_policy()
     build_dir = root / "build" / "e2e"
     work = build_dir / "run"
     timings: dict[str, float] = {}
 
     started = time.monotonic()
-    image = build_image(ImageSpec.default(mirror), image_dir or build_dir)
-    timings["image build" + (" (cached)" if image.cached else "")] = round(time.monotonic() - started, 1)
+    image = build_image(ImageSpec.default(mirror), image_dir or build_dir, policy)
+    if image.cached:
+        timings["image (cached)"] = round(time.monotonic() - started, 1)
+    else:
+        timings.update(image.phases)
 
-    target: Target = get_target(TARGET)
+    target: Target = get_target(policy.target)
     sites = load_sites(workflow.sites_dir(root))
     if len(sites) < 2:
         raise E2EError("e2e needs at least two sites in sites.d/ (one is the other's neighbour)")
     upgrade = sites[0]
     started = time.monotonic()
-    first, second = _build_rpms(root, sites, upgrade, build_dir / "rpms")
+    first, second = _build_rpms(root, sites, upgrade, build_dir / "rpms", policy)
     timings["build-site"] = round(time.monotonic() - started, 1)
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     facts = [site_facts(s) for s in sites]
-    common = {"sites": facts, "web_group": target.web_group}
+    common = {"sites": facts, "web_group": target.web_group, "store": policy.store}
     plan1 = {
         **common,
         "phase": "install",
@@ -167,8 +176,7 @@ def run_e2e(
     marks = {}
     for b in (boot1, boot2):
         marks.update(parse_marks((b.results / "audit.log").read_text(errors="replace")))
-    facts = {"accelerator": machine.describe()}
-    report = evaluate(obs1 + obs2, avcs, timings, marks, facts)
+    report = evaluate(obs1 + obs2, avcs, timings, marks, run_facts(policy, machine, boot1))
     (build_dir / "report.json").write_text(report.to_json())
     if keep:
         kept = build_dir / "last-run"
@@ -179,4 +187,27 @@ def run_e2e(
             shutil.copyfile(b.console_log, kept / name / "console.log")
         shutil.copyfile(build_dir / "report.json", kept / "report.json")
     shutil.rmtree(work, ignore_errors=True)
-    return E2ERun(report=report, work_dir=build_dir / "last-run" if keep else build_dir, image=image, machine=machine)
+    return E2ERun(
+        report=report,
+        work_dir=build_dir / "last-run" if keep else build_dir,
+        image=image,
+        machine=machine,
+        policy=policy,
+    )
+
+
+def run_facts(policy: GuestPolicy, machine: Machine, first_boot: BootResult) -> dict[str, str]:
+    """What the run ran on, for the report: accelerator and why, the policy the guest really loaded."""
+    loaded_file = first_boot.results / "policy.json"
+    loaded = json.loads(loaded_file.read_text()) if loaded_file.is_file() else {}
+    facts = {
+        "accelerator": machine.describe(),
+        "policy": policy.describe(),
+        "policy loaded in the guest": (
+            f"{loaded.get('name', '?')} (kernel policy format {loaded.get('policyvers', '?')}, "
+            f"selinux-policy {loaded.get('version') or 'not recorded'}, enforce={loaded.get('enforce', '?')})"
+        ),
+        "permissive base-policy domains": "; ".join(f"{d} ({why})" for d, why in sorted(policy.permissive.items()))
+        or "none",
+    }
+    return facts

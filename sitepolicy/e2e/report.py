@@ -79,7 +79,9 @@ class Report:
         lines.append(f"denials outside the expected ones: {len(self.unexpected_denials)}")
         lines.extend(f"    {d}" for d in self.unexpected_denials)
         if self.timings:
-            lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
+            lines.append("phases:")
+            width = max(len(k) for k in self.timings)
+            lines.extend(f"    {k:<{width}}  {v:7.1f} s" for k, v in self.timings.items())
         lines.append("RESULT: " + ("PASS" if self.passed else "FAIL"))
         return "\n".join(lines)
 

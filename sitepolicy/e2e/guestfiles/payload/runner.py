@@ -516,7 +516,7 @@ def scenario5_upgrade() -> None:
         t0,
         {"changed": changed, "paths": len(after)},
     )
-    store = Path("/var/lib/selinux/default/active/modules")
+    store = Path("/var/lib/selinux") / PLAN["store"] / "active/modules"
     at = sorted(p.parent.name for p in store.glob(f"*/{site['module']}"))
     lst = sh("semodule", "-lfull")
     line = [ln.strip() for ln in lst["out"].splitlines() if site["module"] in ln.split()]
@@ -633,9 +633,24 @@ def flush_audit() -> None:
     wait_for(lambda: marker in Path("/var/log/audit/audit.log").read_text(errors="replace"), 15)
 
 
+def loaded_policy() -> dict:
+    """Which policy the kernel really runs: sestatus' name, the kernel format, the version the image recorded."""
+    status = sh("sestatus")["out"]
+    name = next((ln.split(":", 1)[1].strip() for ln in status.splitlines() if ln.startswith("Loaded policy name")), "")
+    version_file = Path("/etc/selinux") / PLAN["store"] / "sitepolicy-e2e-version"
+    return {
+        "name": name,
+        "policyvers": Path("/sys/fs/selinux/policyvers").read_text().strip(),
+        "enforce": Path("/sys/fs/selinux/enforce").read_text().strip(),
+        "version": version_file.read_text().strip() if version_file.is_file() else "",
+        "sestatus": status,
+    }
+
+
 def main() -> int:
     t0 = begin()
     phase = PLAN["phase"]
+    (RESULTS / "policy.json").write_text(json.dumps(loaded_policy(), indent=1))
     say(f"phase {phase} starts; enforce={Path('/sys/fs/selinux/enforce').read_text().strip()}")
     try:
         if phase == "install":
