@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DefinitionError
+from ..errors import DefinitionError
 from .names import SiteNames
 
 MAX_DEFINITION_BYTES = 64 * 1024
