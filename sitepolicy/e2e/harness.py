@@ -209,5 +209,9 @@ def run_facts(policy: GuestPolicy, machine: Machine, first_boot: BootResult) -> 
         ),
         "permissive base-policy domains": "; ".join(f"{d} ({why})" for d, why in sorted(policy.permissive.items()))
         or "none",
+        "base-policy booleans changed": "; ".join(
+            f"{name}={'on' if value else 'off'} ({why})" for name, (value, why) in sorted(policy.booleans.items())
+        )
+        or "none",
     }
     return facts

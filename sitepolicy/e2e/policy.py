@@ -35,6 +35,8 @@ class GuestPolicy:
     version: str = ""
     # Base-policy domains a Debian userspace needs permissive under this policy: domain -> why.
     permissive: Mapping[str, str] = field(default_factory=dict)
+    # Base-policy booleans a Debian userspace needs switched under this policy: name -> (value, why).
+    booleans: Mapping[str, tuple[bool, str]] = field(default_factory=dict)
     # Shell script run in the guest tree (chroot) after the common configuration.
     configure: str = ""
 
@@ -55,6 +57,7 @@ class GuestPolicy:
             "root": _tree_digest(self.root) if self.root else None,
             "version": self.version,
             "permissive": sorted(self.permissive),
+            "booleans": sorted((name, value) for name, (value, _why) in self.booleans.items()),
             "configure": self.configure,
         }
 
@@ -68,10 +71,21 @@ def debian_policy() -> GuestPolicy:
     return GuestPolicy(target=DEBIAN_TARGET, store=get_target(DEBIAN_TARGET).store)
 
 
-# Base-policy domains that a Debian 12 userspace needs permissive under RHEL 9's targeted policy,
-# each with the reason (found by booting it: see README "e2e on a target's policy").
-EL_PERMISSIVE: dict[str, dict[str, str]] = {
-    "el9": {},
+# What a Debian 12 userspace needs, under a target's policy, beyond the target's defaults: found by
+# booting it permissive and then enforcing and reading every AVC (README, "The guest on a target's policy").
+# Base-policy domains made permissive: none so far.
+EL_PERMISSIVE: dict[str, dict[str, str]] = {}
+# Base-policy booleans switched on.
+EL_BOOLEANS: dict[str, dict[str, tuple[bool, str]]] = {
+    "el9": {
+        "init_audit_control": (
+            True,
+            "Debian's systemd 252 (PID 1) uses CAP_AUDIT_CONTROL while it sets up systemd-journald-audit.socket "
+            "(AVC: init_t self:capability audit_control, the only base-policy denial of an enforcing boot); "
+            "RHEL 9 grants it to init_t only under this boolean (default off). It gives init_t no access to "
+            "the sites' types",
+        ),
+    },
 }
 
 
@@ -95,6 +109,7 @@ def target_policy(target: str, root: Path, headers: Path | None = None) -> Guest
         headers=headers.resolve() if headers else None,
         version=version,
         permissive=dict(EL_PERMISSIVE.get(target, {})),
+        booleans=dict(EL_BOOLEANS.get(target, {})),
         configure=(
             f"PHP_FPM={shlex.quote(str(profile.php_fpm))}\nWEB_GROUP={shlex.quote(profile.web_group)}\n"
             + (Path(__file__).parent / "guestfiles" / "configure-target.sh").read_text()
@@ -135,6 +150,12 @@ def install_policy(policy: GuestPolicy, tree: Path, log_dir: Path) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(policy.root / part, dest, symlinks=True)
     (tree / "etc/selinux" / policy.store / "sitepolicy-e2e-version").write_text(policy.version + "\n")
+    if policy.booleans:
+        # libsemanage keeps local boolean settings in booleans.local and applies them at each rebuild
+        # (so they survive the guest's own semodule calls); -B rebuilds the copy here, on the host.
+        local = tree / "var/lib/selinux" / policy.store / "active/booleans.local"
+        local.write_text("".join(f"{name}={int(value)}\n" for name, (value, _why) in sorted(policy.booleans.items())))
+        run(["semodule", "-p", tree, "-s", policy.store, "-n", "-B"], timeout=600, log=log_dir / "booleans.log")
     if policy.permissive:
         cil = tree / "tmp" / f"{PERMISSIVE_MODULE}.cil"
         cil.write_text("".join(f"(typepermissive {d})\n" for d in sorted(policy.permissive)))
