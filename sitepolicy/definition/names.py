@@ -20,7 +20,7 @@ SELINUX_PREFIX = "sitepolicy_"
 PACKAGE_PREFIX = "sitepolicy-"
 
 # Suffixes of the types every site module declares; verify and the templates share this list.
-TYPE_ROLES: tuple[str, ...] = ("", "exec", "content", "rw", "sessions", "tmp", "log", "run")
+TYPE_ROLES: tuple[str, ...] = ("", "exec", "content", "rw", "sessions", "tmp", "log", "run", "conf")
 
 
 def selinux_identifier(site_name: str) -> str:

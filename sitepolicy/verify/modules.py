@@ -81,3 +81,13 @@ def module_file_contexts(module: SiteModule, workdir: Path) -> str:
     plain.write_bytes(module.plain_bytes())
     run(["semodule_unpackage", plain, mod, fc])
     return fc.read_text() if fc.exists() else ""
+
+
+def module_types(module: SiteModule, workdir: Path) -> tuple[str, ...]:
+    """Every type the module declares (not those it only requires), from its CIL."""
+    from ..definition.base_policy import declared_types, module_cil
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    plain = workdir / f"{module.site.names.module}.pp"
+    plain.write_bytes(module.plain_bytes())
+    return tuple(sorted(declared_types(module_cil(plain))))
