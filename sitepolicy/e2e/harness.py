@@ -1,6 +1,6 @@
 """`invoke e2e`: build the RPMs and the guest, run the scenarios in two boots, report.
 
-Boot 1 (phase "install"): scenarios 1-4 and the upgrade half of 5.
+Boot 1 (phase "install"): scenarios 1-4, 7 and the upgrade half of 5.
 Boot 2 (phase "reboot", same root disk): scenario 6, then the erase half of 5.
 """
 
@@ -58,6 +58,8 @@ def site_facts(site: Site) -> dict[str, object]:
         "log_dir": str(site.log_dir),
         "run_dir": str(site.run_dir),
         "socket": str(site.socket),
+        "config_dir": str(site.config_dir),
+        "network": sorted(n.value for n in site.network),
     }
 
 
@@ -160,7 +162,7 @@ def run_e2e(
 
     boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second), work, machine,
                  name="boot1", timeout=boot_timeout)  # fmt: skip
-    timings["boot 1 (scenarios 1-5a)"] = round(boot1.seconds, 1)
+    timings["boot 1 (scenarios 1-4, 7, 5a)"] = round(boot1.seconds, 1)
     boot2 = boot(image, disk, _payload(work / "payload2", plan2, []), work, machine, name="boot2",
                  timeout=boot_timeout)  # fmt: skip
     timings["boot 2 (scenarios 6, 5b)"] = round(boot2.seconds, 1)

@@ -15,6 +15,7 @@ SCENARIOS = {
     "4": "the web server cannot read sessions nor write the docroot",
     "5": "upgrade keeps the module and labels; erase removes it, the other site unaffected",
     "6": "after a reboot both sites come back confined",
+    "7": "no back door: symlinks through nginx, egress without network, pool configurations (issue 12)",
 }
 
 

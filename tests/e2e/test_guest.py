@@ -68,8 +68,10 @@ def test_no_denials_beyond_the_attacks(report: Report) -> None:
 
 def test_every_attack_is_proven_by_its_own_avc(report: Report) -> None:
     attacks = [c for c in report.checks if c.expected_avc]
-    # 6 attempts each way between the two sites, and 2 nginx attempts per site
-    assert len(attacks) == 6 * 2 + 2 * 2
+    # 6 attempts each way between the two sites, and 2 nginx attempts per site (issue 4);
+    # issue 12: 2 symlinks + 1 pool configuration each way, nginx on each site's pool configuration,
+    # 3 egress attempts from the one site without `network`
+    assert len(attacks) == 6 * 2 + 2 * 2 + (2 + 1) * 2 + 2 + 3
     for c in attacks:
         assert c.matching_avc and "permissive=0" in c.matching_avc, c.name
 
@@ -136,3 +138,17 @@ def test_no_scenario_domain_is_permissive(e2e_run: E2ERun) -> None:
     # and no denial of the run was let through by a permissive domain
     permissive = [c for c in e2e_run.report.checks if c.matching_avc and "permissive=1" in c.matching_avc]
     assert permissive == []
+
+
+def test_issue_12_attacks_each_denied_with_its_avc(report: Report) -> None:
+    mine = [c for c in report.checks if c.scenario == "7"]
+    kinds = {
+        "symlink": [c for c in mine if "symlink" in c.name],
+        "pool configuration": [c for c in mine if "pool configuration" in c.name],
+        "egress": [c for c in mine if "no network" in c.name],
+    }
+    assert {k: len(v) for k, v in kinds.items()} == {"symlink": 4, "pool configuration": 4, "egress": 3}
+    for checks in kinds.values():
+        for c in checks:
+            assert c.passed and c.matching_avc and "permissive=0" in c.matching_avc, (c.name, c.avcs_in_window)
+    assert all(" tclass=lnk_file" in c.matching_avc and "{ create }" in c.matching_avc for c in kinds["symlink"])
