@@ -147,7 +147,12 @@ def run_e2e(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     facts = [site_facts(s) for s in sites]
-    common = {"sites": facts, "web_group": target.web_group, "store": policy.store}
+    common = {
+        "sites": facts,
+        "web_group": target.web_group,
+        "store": policy.store,
+        "web_server_searches_every_dir": policy.web_server_searches_every_dir,
+    }
     plan1 = {
         **common,
         "phase": "install",

@@ -37,6 +37,9 @@ class GuestPolicy:
     permissive: Mapping[str, str] = field(default_factory=dict)
     # Base-policy booleans a Debian userspace needs switched under this policy: name -> (value, why).
     booleans: Mapping[str, tuple[bool, str]] = field(default_factory=dict)
+    # Whether the policy lets httpd_t search every directory (RHEL/Fedora: allow httpd_t file_type:dir
+    # { getattr open search }), so that nginx is stopped at a site's private file, not at its directory.
+    web_server_searches_every_dir: bool = False
     # Shell script run in the guest tree (chroot) after the common configuration.
     configure: str = ""
 
@@ -110,6 +113,7 @@ def target_policy(target: str, root: Path, headers: Path | None = None) -> Guest
         version=version,
         permissive=dict(EL_PERMISSIVE.get(target, {})),
         booleans=dict(EL_BOOLEANS.get(target, {})),
+        web_server_searches_every_dir=True,  # every target but Debian has Fedora's policy
         configure=(
             f"PHP_FPM={shlex.quote(str(profile.php_fpm))}\nWEB_GROUP={shlex.quote(profile.web_group)}\n"
             + (Path(__file__).parent / "guestfiles" / "configure-target.sh").read_text()

@@ -86,3 +86,22 @@ def test_report_shows_what_it_ran_on_and_each_phase() -> None:
     assert text.startswith("accelerator: tcg (KVM probe failed: x)\npolicy loaded in the guest: targeted\n")
     assert "    debootstrap                110.2 s" in text and "    boot 1 (scenarios 1-5a)    200.0 s" in text
     assert '"facts"' in report.to_json()
+
+
+def test_el9_lets_the_web_server_search_every_directory_debian_does_not() -> None:
+    # Why the nginx attacks expect a file read denial on el9 and a directory search denial on Debian.
+    setools = pytest.importorskip("setools")
+    el9 = shared_target("el9", need_root=True)
+    assert guest_policy("el9", el9 / "root").web_server_searches_every_dir
+    assert not debian_policy().web_server_searches_every_dir
+
+    def searches_every_dir(path: Path) -> bool:
+        policy = setools.SELinuxPolicy(str(path))
+        rules = setools.TERuleQuery(policy, ruletype=["allow"], source="httpd_t", target="file_type",
+                                    tclass=["dir"], perms=["search"])  # fmt: skip
+        return any(str(r.target) == "file_type" for r in rules.results())
+
+    assert searches_every_dir(next((el9 / "root/etc/selinux/targeted/policy").glob("policy.*")))
+    debian = sorted(Path("/etc/selinux/default/policy").glob("policy.*"))
+    if debian:
+        assert not searches_every_dir(debian[-1])
