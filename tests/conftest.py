@@ -8,10 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import Headers, compile_module, resolve_headers
 from sitepolicy.definition.site import Site, load_sites
 from sitepolicy.package.build import PackageBuild, SiteBuild, build_runtime, build_sites
+from sitepolicy.package.headers import Headers, resolve_headers
 from sitepolicy.render import render_policy
 from sitepolicy.targets import Target, host_target
 from sitepolicy.verify.modules import SiteModule, modules_from_dir

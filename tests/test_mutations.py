@@ -3,7 +3,8 @@ verified: every one that really breaks isolation fails with a message naming its
 every harmless one passes (zero false positives).
 
 Each change is built as a pair of differently named sites, and all the pairs of a set are linked in one
-semodule call: the proofs are per site and per pair, so the variants do not need a link each.
+semodule call: the proofs are per site and per pair, so the variants do not need a link each. Both sets
+run against this host's policy and against RHEL 9's (../shared/targets/el9, skipped when absent).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
+from conftest import PROJECT, shared_target
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import compile_module
 from sitepolicy.definition.site import Site, site_from_mapping
+from sitepolicy.package.headers import Headers
 from sitepolicy.render import render_policy
+from sitepolicy.targets import PROFILES, Target
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.modules import modules_from_dir
 from sitepolicy.verify.proofs import Finding, Proof
@@ -141,7 +144,22 @@ def variant_sites(change: Change) -> list[Site]:
     ]
 
 
-def build_and_verify(changes: tuple[Change, ...], target, headers, tmp: Path) -> Report:
+@dataclass(frozen=True)
+class Policy:
+    target: Target
+    headers: Headers
+    root: Path  # the policy root linked into (a copy of it)
+
+
+@pytest.fixture(scope="module", params=["host", "el9"])
+def policy(request, target, headers) -> Policy:
+    if request.param == "host":
+        return Policy(target, headers, Path("/"))
+    shared = shared_target(request.param, need_root=True)
+    return Policy(PROFILES[request.param], Headers(shared / "devel", is_host=False), shared / "root")
+
+
+def build_and_verify(changes: tuple[Change, ...], policy: Policy, tmp: Path) -> Report:
     """Every change in its own copy of the templates, its two sites compiled; all linked in ONE semodule call."""
     jobs = []
     for change in changes:
@@ -155,13 +173,14 @@ def build_and_verify(changes: tuple[Change, ...], target, headers, tmp: Path) ->
     def compile_one(job: tuple[Path, Site]) -> Site:
         templates, site = job
         directory = tmp / "modules" / site.names.module
-        render_policy(site, target, templates).write(directory)
-        compile_module(directory, headers, site.names.module)
+        render_policy(site, policy.target, templates).write(directory)
+        compile_module(directory, policy.headers, site.names.module)
         return site
 
     with ThreadPoolExecutor(2) as pool:
         sites = list(pool.map(compile_one, jobs))
-    result = verify_modules(modules_from_dir(tmp / "modules", sites), target.store, tmp / "verify", use_cache=False)
+    modules = modules_from_dir(tmp / "modules", sites)
+    result = verify_modules(modules, policy.target.store, tmp / "verify", use_cache=False, live_root=policy.root)
     return result.report
 
 
@@ -175,8 +194,8 @@ def broken_by(report: Report, change: Change) -> list[Finding]:
 
 
 @pytest.fixture(scope="module")
-def breaking_report(target, headers, tmp_path_factory) -> Report:
-    return build_and_verify(BREAKING, target, headers, tmp_path_factory.mktemp("breaking"))
+def breaking_report(policy, tmp_path_factory) -> Report:
+    return build_and_verify(BREAKING, policy, tmp_path_factory.mktemp("breaking"))
 
 
 @pytest.mark.slow
@@ -191,7 +210,7 @@ def test_a_change_that_breaks_isolation_fails_naming_its_cause(change, breaking_
 
 
 @pytest.mark.slow
-def test_harmless_changes_pass_every_proof(target, headers, tmp_path):
-    report = build_and_verify(HARMLESS, target, headers, tmp_path)
+def test_harmless_changes_pass_every_proof(policy, tmp_path):
+    report = build_and_verify(HARMLESS, policy, tmp_path)
     assert report.ok, render_text(report)
     assert len(report.sites) == 2 * len(HARMLESS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import PROJECT, TARGET_NAMES, compiled_from, shared_target
 
-from sitepolicy.definition.base_policy import Headers
+from sitepolicy.package.headers import Headers
 from sitepolicy.targets import PROFILES
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.proofs import Proof

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .proc import clean_env, require_tool
+from ..tools import clean_env, require_tool
 
 QEMU = "qemu-system-x86_64"
 PROBE_TIMEOUT = 20.0

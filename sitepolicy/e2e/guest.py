@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import GuestError
+from ..tools import clean_env, require_tool, run
 from .accel import QEMU, Machine
-from .errors import GuestError
 from .image import GuestImage
-from .proc import clean_env, require_tool, run
 
 RESULTS_DISK_MB = 256
 KERNEL_ARGS = (
@@ -53,6 +53,7 @@ def new_overlay(image: GuestImage, path: Path) -> Path:
             path,
         ],
         timeout=60,
+        clean=True,
     )
     return path
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import workflow
-from ..definition.site import Site, load_sites
-from ..targets import Target, get_target
+from ..definition.names import RUNTIME_PACKAGE
+from ..definition.site import Site
+from ..errors import E2EError, GuestError
+from ..package.run import build as build_packages
+from ..project import Project
 from .accel import Accel, Machine, detect_machine
 from .avc import merge, parse_audit_log, parse_marks
-from .errors import E2EError, GuestError
 from .guest import BootResult, boot, new_overlay
 from .image import GuestImage, ImageSpec, build_image
 from .policy import GuestPolicy, debian_policy
@@ -64,7 +66,7 @@ def site_facts(site: Site) -> dict[str, object]:
 
 
 def _build_rpms(
-    root: Path, sites: list[Site], upgrade: Site, dest: Path, policy: GuestPolicy
+    project: Project, sites: list[Site], upgrade: Site, dest: Path, policy: GuestPolicy
 ) -> tuple[list[Path], list[Path]]:
     """Release 1 of every site, and release 2 of the site the upgrade scenario uses.
 
@@ -75,19 +77,19 @@ def _build_rpms(
 
     def build(names: list[str], release: str) -> list[Path]:
         headers = str(policy.headers) if policy.headers else None
-        built = workflow.build(root, names, not names, policy.target, headers, release)
-        return [Path(shutil.copy2(p, dest / p.name)) for p in built if p.name.endswith(".noarch.rpm")]
+        records = build_packages(project, names, not names, headers, release)
+        return [Path(shutil.copy2(p, dest / p.name)) for r in records for p in r.rpms if p.name.endswith(".noarch.rpm")]
 
     # build-site also builds sitepolicy-selinux-runtime, which the -selinux packages require: it goes
     # into the first transaction with both sites (one policy rebuild); the upgrade is the site's alone.
     first = build([], "1")
-    second = [p for p in build([upgrade.name], UPGRADE_RELEASE) if not p.name.startswith("sitepolicy-selinux-runtime-")]
+    second = [p for p in build([upgrade.name], UPGRADE_RELEASE) if not p.name.startswith(RUNTIME_PACKAGE + "-")]
     if len(first) != 2 * len(sites) + 1 or len(second) != 2:
         raise E2EError(f"build-site gave unexpected packages: {[p.name for p in first + second]}")
     return first, second
 
 
-def _payload(dest: Path, plan: dict[str, object], rpms: list[Path]) -> Path:
+def _payload(dest: Path, plan: Mapping[str, object], rpms: list[Path]) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     (dest / "rpms").mkdir(parents=True)
     source = Path(__file__).parent / "guestfiles" / "payload"
@@ -135,13 +137,14 @@ def run_e2e(
     else:
         timings.update(image.phases)
 
-    target: Target = get_target(policy.target)
-    sites = load_sites(workflow.sites_dir(root))
+    project = Project(root, policy.target)
+    target = project.target
+    sites = list(project.sites)
     if len(sites) < 2:
         raise E2EError("e2e needs at least two sites in sites.d/ (one is the other's neighbour)")
     upgrade = sites[0]
     started = time.monotonic()
-    first, second = _build_rpms(root, sites, upgrade, build_dir / "rpms", policy)
+    first, second = _build_rpms(project, sites, upgrade, build_dir / "rpms", policy)
     timings["build-site"] = round(time.monotonic() - started, 1)
 
     shutil.rmtree(work, ignore_errors=True)

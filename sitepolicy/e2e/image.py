@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import E2EError
+from ..errors import E2EError
+from ..tools import require_tool, run
 from .mirror import find_mirror
 from .policy import GuestPolicy, debian_policy, install_policy
 from .policy import file_contexts as guest_file_contexts
-from .proc import require_tool, run
 
 SUITE = "bookworm"
 PACKAGES: tuple[str, ...] = (
@@ -157,6 +157,7 @@ def build_rootfs(spec: ImageSpec, build_dir: Path) -> Rootfs:
             spec.mirror,
         ],
         timeout=DEBOOTSTRAP_TIMEOUT,
+        clean=True,
         log=build_dir / "logs" / "debootstrap.log",
     )
     (work / ".complete").write_text(json.dumps({"mirror": spec.mirror, "packages": list(spec.packages)}))
@@ -216,16 +217,22 @@ def build_image(spec: ImageSpec, build_dir: Path, policy: GuestPolicy | None = N
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tree = work / "root"
-    run(["cp", "-a", "--sparse=always", rootfs.path, tree], timeout=600)
+    run(["cp", "-a", "--sparse=always", rootfs.path, tree], clean=True, timeout=600)
     (tree / ".complete").unlink(missing_ok=True)
     for dest, text in spec.files:
         path = tree / dest
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     logs = build_dir / "logs"
-    run(["chroot", tree, "/bin/sh", "-s"], stdin_text=spec.configure, timeout=300, log=logs / "configure.log")
+    run(
+        ["chroot", tree, "/bin/sh", "-s"],
+        input_text=spec.configure,
+        clean=True,
+        timeout=300,
+        log=logs / "configure.log",
+    )
     if policy.configure:
-        run(["chroot", tree, "/bin/sh", "-s"], stdin_text=policy.configure, timeout=300,
+        run(["chroot", tree, "/bin/sh", "-s"], input_text=policy.configure, clean=True, timeout=300,
             log=logs / "configure-target.log")  # fmt: skip
     shutil.copyfile(_boot_file(tree, "vmlinuz"), work / "vmlinuz")
     shutil.copyfile(_boot_file(tree, "initrd.img"), work / "initrd.img")
@@ -236,14 +243,16 @@ def build_image(spec: ImageSpec, build_dir: Path, policy: GuestPolicy | None = N
     run(
         ["setfiles", "-r", tree, guest_file_contexts(policy, tree), tree],
         timeout=600,
+        clean=True,
         log=logs / "setfiles.log",
     )
     step = _timed(phases, "label", step)
-    used_mb = int(run(["du", "-sm", "--apparent-size", tree], timeout=300).split()[0])
+    used_mb = int(run(["du", "-sm", "--apparent-size", tree], clean=True, timeout=300).split()[0])
     raw = work / "root.ext4"
     run(
         ["mkfs.ext4", "-q", "-F", "-L", "e2e-root", "-d", tree, raw, f"{used_mb + FREE_SPACE_MB}M"],
         timeout=900,
+        clean=True,
         log=logs / "mkfs.log",
     )
     shutil.rmtree(tree)

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import E2EError
 from ..targets import get_target
-from .errors import E2EError
-from .proc import run
+from ..tools import run
 
 DEBIAN_TARGET = "debian12"
 # Never made permissive, whatever a Debian userspace needs: the web server, init, the sites.
@@ -159,7 +159,12 @@ def install_policy(policy: GuestPolicy, tree: Path, log_dir: Path) -> None:
         # (so they survive the guest's own semodule calls); -B rebuilds the copy here, on the host.
         local = tree / "var/lib/selinux" / policy.store / "active/booleans.local"
         local.write_text("".join(f"{name}={int(value)}\n" for name, (value, _why) in sorted(policy.booleans.items())))
-        run(["semodule", "-p", tree, "-s", policy.store, "-n", "-B"], timeout=600, log=log_dir / "booleans.log")
+        run(
+            ["semodule", "-p", tree, "-s", policy.store, "-n", "-B"],
+            clean=True,
+            timeout=600,
+            log=log_dir / "booleans.log",
+        )
     if policy.permissive:
         cil = tree / "tmp" / f"{PERMISSIVE_MODULE}.cil"
         cil.write_text("".join(f"(typepermissive {d})\n" for d in sorted(policy.permissive)))
@@ -167,6 +172,7 @@ def install_policy(policy: GuestPolicy, tree: Path, log_dir: Path) -> None:
         run(
             ["semodule", "-p", tree, "-s", policy.store, "-n", "-X", "300", "-i", cil],
             timeout=600,
+            clean=True,
             log=log_dir / "permissive.log",
         )
         cil.unlink()

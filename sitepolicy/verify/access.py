@@ -36,7 +36,8 @@ class PolicyIndex:
         self.policy = policy
         self._access: dict[str, Access] = {}
         self._expansions: dict[str, frozenset[str]] = {}
-        self._entry_rules: list[tuple[Any, Any]] = []  # (source, target) of every "file entrypoint" allow rule
+        self._entry_rules: list[tuple[Any, Any]] = []
+        self._permissive: frozenset[str] | None = None  # (source, target) of every "file entrypoint" allow rule
 
     def has_type(self, name: str) -> bool:
         key = "type:" + name
@@ -66,10 +67,9 @@ class PolicyIndex:
         return self._expansions[key]
 
     def permissive(self, name: str) -> bool:
-        try:
-            return bool(self.policy.lookup_type(name).ispermissive)
-        except Exception:
-            return False
+        if self._permissive is None:  # one walk over the types: a lookup per type is slow on a full policy
+            self._permissive = frozenset(str(t) for t in self.policy.types() if t.ispermissive)
+        return name in self._permissive
 
     def type_attributes(self, name: str) -> frozenset[str]:
         try:

@@ -299,8 +299,9 @@ TRANSITION_ALLOWANCES: tuple[RuleAllowance, ...] = (
         "process",
         "transition",
         "Fedora/RHEL let every domain run abrt's crash helper (abrt_helper_exec_t); a base-policy rule on the "
-        "domain attribute that no module can take away. abrt_helper_t has no rule on any site type "
-        "(files_type types, no attribute it is granted)",
+        "domain attribute that no module can take away. On the linked el9 policy abrt_helper_t reads and "
+        "writes no site type by path: statfs, descriptor-only rules (log append, map) and, as an nsswitch "
+        "domain, search of the run directories (pidfile), where it may write no socket",
     ),
 )
 

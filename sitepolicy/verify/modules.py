@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..package.build import TargetLayout
-from ..package.rpmbuild import read_package, read_payload_file
+from ..inspect import read_package, read_payload_file
+from ..project import TargetLayout
 from ..tools import require_tool, run
 
 
@@ -33,12 +32,11 @@ class SiteModule:
 
 
 def selinux_rpm(layout: TargetLayout, site: Site) -> Path | None:
-    """The site's built -selinux RPM, as its build manifest lists it, if the site was built."""
-    manifest = layout.site_dir(site) / "manifest.json"
-    if not manifest.is_file():
+    """The site's built -selinux RPM, as its build record lists it, if the site was built."""
+    record = layout.record(site)
+    if record is None:
         return None
-    for relative in json.loads(manifest.read_text()).get("outputs", []):
-        path = layout.root / relative
+    for path in record.rpms:
         if path.name.startswith(site.names.selinux_package + "-") and path.is_file():
             if read_package(path).name == site.names.selinux_package:
                 return path
@@ -53,8 +51,8 @@ def modules_from_rpms(layout: TargetLayout, sites: Sequence[Site], workdir: Path
         rpm = selinux_rpm(layout, site)
         if rpm is None:
             raise SitepolicyError(f"{site.name}: no {site.names.selinux_package} RPM in {layout.rpms}; build it first")
-        member = f"/usr/share/selinux/packages/{layout.target.store}/{site.names.module}.pp.bz2"
-        out = workdir / f"{site.names.module}.pp.bz2"
+        member = site.names.module_file(layout.target.store)
+        out = workdir / PurePosixPath(member).name
         out.write_bytes(read_payload_file(rpm, member))
         modules.append(SiteModule(site, out))
     return modules
@@ -83,11 +81,27 @@ def module_file_contexts(module: SiteModule, workdir: Path) -> str:
     return fc.read_text() if fc.exists() else ""
 
 
-def module_types(module: SiteModule, workdir: Path) -> tuple[str, ...]:
-    """Every type the module declares (not those it only requires), from its CIL."""
-    from ..definition.base_policy import declared_types, module_cil
+# policycoreutils' converter from a .pp to CIL (what semodule itself runs), on Debian and Fedora alike.
+PP_TO_CIL = Path("/usr/libexec/selinux/hll/pp")
 
+
+def declared_types(cil: str) -> set[str]:
+    """Types a module's CIL declares (not those it only requires)."""
+    return {line[len("(type ") : -1] for line in cil.splitlines() if line.startswith("(type ") and line.endswith(")")}
+
+
+def module_types(module: SiteModule, workdir: Path, store_modules: Path | None = None) -> tuple[str, ...]:
+    """Every type the module declares (not those it only requires), from its CIL.
+
+    semodule keeps each installed module's CIL in the store (``<store>/active/modules/<priority>/<name>/cil``,
+    bzip2 by default): read it there when given, instead of converting the .pp again.
+    """
+    stored = store_modules / module.site.names.module / "cil" if store_modules is not None else None
+    if stored is not None and stored.is_file():
+        data = stored.read_bytes()
+        text = (bz2.decompress(data) if data[:3] == b"BZh" else data).decode()
+        return tuple(sorted(declared_types(text)))
     workdir.mkdir(parents=True, exist_ok=True)
     plain = workdir / f"{module.site.names.module}.pp"
     plain.write_bytes(module.plain_bytes())
-    return tuple(sorted(declared_types(module_cil(plain))))
+    return tuple(sorted(declared_types(run([PP_TO_CIL, plain], hint="is policycoreutils installed?"))))

@@ -9,6 +9,7 @@ for a missing permission, the permission that no rule grants.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import re
 from collections.abc import Sequence
@@ -811,7 +812,35 @@ def own_roots(site: Site) -> list[PurePosixPath]:
     ]
 
 
-def _fc_confined(site: Site, line: FcLine, others: Sequence[Site]) -> str | None:
+class SitePaths:
+    """The own trees of every site, to tell in a few lookups whose tree a path is in (built once per verify)."""
+
+    def __init__(self, sites: Sequence[Site]) -> None:
+        self._owner: dict[str, str] = {}
+        for site in sites:
+            for root in own_roots(site):
+                self._owner.setdefault(str(root), site.name)
+        self._sorted = sorted(self._owner)
+
+    def others_at(self, site: Site, path: PurePosixPath, below: bool) -> list[tuple[str, str]]:
+        """(root, owner) of other sites whose tree holds ``path``, or, if ``below``, lies under it."""
+        hits = []
+        for ancestor in (path, *path.parents):
+            owner = self._owner.get(str(ancestor))
+            if owner is not None and owner != site.name:
+                hits.append((str(ancestor), owner))
+        if below:
+            prefix = str(path).rstrip("/") + "/"
+            start = bisect.bisect_left(self._sorted, prefix)
+            for root in self._sorted[start:]:
+                if not root.startswith(prefix):
+                    break
+                if self._owner[root] != site.name:
+                    hits.append((root, self._owner[root]))
+        return hits
+
+
+def _fc_confined(site: Site, line: FcLine, others: SitePaths) -> str | None:
     """Why an .fc entry of ``site`` leaves its own paths, or None."""
     entry = f"{line.regex}\t{line.context}"
     match = _FC_LITERAL.match(line.regex)
@@ -820,15 +849,15 @@ def _fc_confined(site: Site, line: FcLine, others: Sequence[Site]) -> str | None
     path = PurePosixPath(re.sub(r"\\(.)", r"\1", match.group("path")))
     if not any(path == root or path.is_relative_to(root) for root in own_roots(site)):
         return f"{entry}: {path} is outside the paths of {site.name} ({', '.join(map(str, own_roots(site)))})"
-    for other in others:
-        hits = [p for p, _ in representative_paths(other) if line.matches(p)]
-        if hits:
-            return f"{entry}: labels {hits[0]} of {other.name}"
+    hits = others.others_at(site, path, below=match.group("below") is not None)
+    if hits:
+        root, owner = hits[0]
+        return f"{entry}: labels {root} of {owner}"
     return None
 
 
 def prove_file_contexts(
-    labeler: Labeler, site: Site, module_fc: str, others: Sequence[Site] = ()
+    labeler: Labeler, site: Site, module_fc: str, others: Sequence[Site] | SitePaths = ()
 ) -> list[Finding]:
     types = site.names.types
     fc = parse_fc(module_fc)
@@ -859,8 +888,8 @@ def prove_file_contexts(
             tuple(leaks),
         )
     )
-    strangers = [o for o in others if o.name != site.name]
-    outside = [why for why in (_fc_confined(site, line, strangers) for line in fc) if why]
+    paths = others if isinstance(others, SitePaths) else SitePaths([site, *others])
+    outside = [why for why in (_fc_confined(site, line, paths) for line in fc) if why]
     findings.append(
         Finding(
             Proof.FILE_CONTEXTS,

@@ -92,8 +92,8 @@ def test_kept_logs(e2e_run: E2ERun) -> None:
 
 
 def test_a_guest_that_does_not_finish_is_killed_with_a_clear_error(debian_run: E2ERun, tmp_path: Path) -> None:
-    from sitepolicy.e2e.errors import GuestError
     from sitepolicy.e2e.guest import boot, new_overlay
+    from sitepolicy.errors import GuestError
 
     image = debian_run.image
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import shared_target
 
-from sitepolicy.e2e.errors import E2EError
 from sitepolicy.e2e.image import ImageSpec
 from sitepolicy.e2e.policy import GuestPolicy, debian_policy, guest_policy, target_policy
 from sitepolicy.e2e.report import evaluate
+from sitepolicy.errors import E2EError
 
 
 def test_default_is_debian_s_own_policy() -> None:
