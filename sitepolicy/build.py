@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from . import filecontexts
 from .errors import SitepolicyError
 from .render import Rendered, render_package_files, render_policy, render_runtime, render_spec
 from .rpm import build_srpm, check_scriptlets_expanded, read_package, rebuild, rpm_db_has
@@ -101,7 +102,10 @@ def build_site(
     def render(sources: Path) -> Path:
         return render_sources(site, target, release, sources)
 
-    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest)
+    def prove(rpms: list[Path]) -> None:
+        filecontexts.check_packages(site, target, rpms)
+
+    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest, prove)
     return SiteBuild(site, target, built.record_dir / "sources", built.srpm, built.rpms)
 
 
@@ -124,8 +128,9 @@ def _build_package(
     headers: Headers | None,
     release: str,
     digest: str,
+    check: Callable[[list[Path]], None] | None = None,
 ) -> PackageBuild:
-    """Render into a staging directory, build the SRPM, rebuild it, check, move into place."""
+    """Render into a staging directory, build the SRPM, rebuild it, check (``check`` too), move into place."""
     layout.staging.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=layout.staging))
     try:
@@ -139,6 +144,8 @@ def _build_package(
         rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps)
         for path in rpms:
             check_scriptlets_expanded(read_package(path))
+        if check is not None:  # before anything reaches build/<target>/
+            check(rpms)
         manifest = {"name": name, "release": release, "digest": digest}
         return _publish_outputs(layout, record_dir, sources, srpm, rpms, manifest)
     finally:

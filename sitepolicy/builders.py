@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import filecontexts
 from .build import SiteBuild, TargetLayout, publish_site_outputs, render_sources
 from .errors import SitepolicyError
 from .mock import (
@@ -30,7 +31,10 @@ from .mock import (
 from .rpm import build_srpm, check_scriptlets_expanded, read_package
 from .site import Site
 from .targets import Target
-from .tools import require_tool
+from .tools import require_tool, run_status
+
+# A mock build of one site (root from cache) takes minutes; a chain of hundreds takes longer.
+BUILDER_TIMEOUT = 4 * 3600.0
 
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 Progress = Callable[[str], None]
@@ -39,7 +43,9 @@ Progress = Callable[[str], None]
 def run_tool(argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run a builder (mock, copr-cli, koji) and keep its output; its exit code is interpreted by the caller."""
     require_tool(argv[0], {"mock": "mock (Fedora/EL: dnf install mock)"}.get(argv[0], argv[0]))
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    return run_status(
+        argv, timeout=BUILDER_TIMEOUT, hint=f"{argv[0]} hung or took too long; its logs are in its result directory"
+    )
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ def _accept(source: SourcePackage, result: MockResult, layout: TargetLayout, sta
         check_scriptlets_expanded(info)
         if f"sitepolicy-target({source.target.name})" not in info.provides:
             raise MockError(f"{info.path.name} from mock does not provide sitepolicy-target({source.target.name})")
+    filecontexts.check_packages(source.site, source.target, rpms)
     srpm_copy = Path(shutil.copy2(source.srpm, copies / source.srpm.name))
     return publish_site_outputs(source.site, source.target, layout, source.sources, srpm_copy, rpms)
 

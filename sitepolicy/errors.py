@@ -35,14 +35,23 @@ class TargetError(SitepolicyError):
 class ToolError(SitepolicyError):
     """An external tool (rpmbuild, make, semodule, ...) failed; carries its command line and output."""
 
-    def __init__(self, argv: Sequence[str], returncode: int, output: str, hint: str = "") -> None:
+    def __init__(self, argv: Sequence[str], returncode: int, output: str, hint: str = "", head: str = "") -> None:
         self.argv = list(argv)
         self.returncode = returncode
         self.output = output
         tail = "\n".join(output.strip().splitlines()[-40:])
-        message = f"command failed (exit {returncode}): {shlex.join(self.argv)}"
+        message = head or f"command failed (exit {returncode}): {shlex.join(self.argv)}"
         if hint:
             message += f"\n{hint}"
         if tail:
             message += f"\n--- last lines of its output ---\n{tail}"
         super().__init__(message)
+
+
+class ToolTimeout(ToolError):
+    """An external tool ran past its time limit; it and every process it started were killed."""
+
+    def __init__(self, argv: Sequence[str], seconds: float, output: str, hint: str = "") -> None:
+        self.seconds = seconds
+        head = f"command did not finish within {seconds:g} s and was killed: {shlex.join(list(argv))}"
+        super().__init__(argv, -9, output, hint, head)

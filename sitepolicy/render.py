@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from . import __version__, fingerprint
+from .m4 import m4_quote
 from .runtime import runtime_context
 from .site import DOCROOT_TREES, Site
 from .targets import Target
@@ -23,6 +24,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_TEMPLATES = PROJECT_ROOT / "policy-templates"
 SPEC_TEMPLATES = PROJECT_ROOT / "specs"
 
+# What a file-context entry appends to a directory's regex to cover the directory and everything in it.
+FC_TREE_SUFFIX = "(/.*)?"
 # Characters with a meaning in the regular expressions of .fc files (POSIX ERE and PCRE alike).
 _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 
@@ -30,6 +33,11 @@ _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 def fc_regex(path: PurePosixPath | str) -> str:
     """A literal path as a file-context regular expression: every metacharacter escaped."""
     return _FC_META.sub(r"\\\1", str(path))
+
+
+def fc_tree(path: PurePosixPath | str) -> str:
+    """The .fc regex of ``path`` and everything below it, between m4 quotes (see sitepolicy/m4.py)."""
+    return m4_quote(fc_regex(path) + FC_TREE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ def _environment(directory: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["fc_regex"] = fc_regex
+    env.filters["fc_tree"] = fc_tree
+    env.filters["m4_quote"] = m4_quote
     return env
 
 

@@ -16,6 +16,8 @@ from .tools import require_tool, run
 SCRIPTLET_TAGS = ("prein", "postin", "preun", "postun", "pretrans", "posttrans")
 # A macro rpm could not expand stays in the text as %name or %{name}; shell never needs either.
 UNEXPANDED_MACRO = re.compile(r"%\{?[A-Za-z_?!]")
+# One site's rpmbuild (m4, checkmodule, packaging) takes about a second; only a hang reaches this.
+RPMBUILD_TIMEOUT = 300.0
 
 
 def _defines(defines: dict[str, str]) -> list[str]:
@@ -31,7 +33,12 @@ def rpmbuild(args: list[str | Path], topdir: Path, defines: dict[str, str]) -> s
     topdir.mkdir(parents=True, exist_ok=True)
     base = {"_topdir": str(topdir), "_tmppath": str(topdir / "tmp")}
     (topdir / "tmp").mkdir(exist_ok=True)
-    return run(["rpmbuild", *_defines({**base, **defines}), *args], env={"HOME": str(topdir)})
+    return run(
+        ["rpmbuild", *_defines({**base, **defines}), *args],
+        env={"HOME": str(topdir)},
+        timeout=RPMBUILD_TIMEOUT,
+        hint="rpmbuild (its %build compiles the policy module with make and m4)",
+    )
 
 
 def target_defines(target: Target, headers_dir: Path | None) -> dict[str, str]:

@@ -102,6 +102,7 @@ def host_store_names(target: Target, root: Path = Path("/")) -> BasePolicyNames 
         raise SitepolicyError(f"cannot read the {target.store} policy store on this host: {exc}") from exc
 
 
+COMPILE_TIMEOUT = 120.0  # make + m4 + checkmodule for one module: well under a second unless m4 loops
 PP_TO_CIL = Path("/usr/libexec/selinux/hll/pp")  # policycoreutils' converter, on Debian and Fedora alike
 
 
@@ -139,5 +140,6 @@ def compile_module(sources_dir: Path, headers: Headers, module: str) -> Path:
         ["make", "-f", headers.makefile, f"HEADERDIR={headers.directory / 'include'}", f"{module}.pp"],
         cwd=sources_dir,
         hint=f"compiling the policy module {module} against {headers.directory}",
+        timeout=COMPILE_TIMEOUT,
     )
     return sources_dir / f"{module}.pp"
