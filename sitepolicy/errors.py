@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import reprlib
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 2
+
+
+def short_repr(value: object) -> str:
+    """repr() bounded in length and depth: a hostile value must not come back whole in an error."""
+    return _SHORT.repr(value)
 
 
 class SitepolicyError(Exception):
@@ -23,7 +34,7 @@ class DefinitionError(SitepolicyError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{self.file}: field '{field}': {value!r} is refused: {allowed}")
+        super().__init__(f"{self.file}: field '{field}': {short_repr(value)} is refused: {allowed}")
 
 
 class TargetError(SitepolicyError):

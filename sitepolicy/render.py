@@ -98,6 +98,8 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
         "selinux_context": f"system_u:system_r:{names.domain}:s0",
         "runtime": runtime_context(target),
         "site_identity": fingerprint.identity(site),
+        # In the pool user's GECOS: %pre reuses an existing account only when it carries this.
+        "account_marker": f"sitepolicy pool of {site.name}",
         "definition_fingerprint": fingerprint.definition(site),
     }
 
