@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -317,14 +317,12 @@ def _overlap(a: PurePosixPath, b: PurePosixPath) -> bool:
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
 
 
-def check_distinct(sites: Iterable[Site]) -> None:
-    """Refuse any two sites that would share a name, a path, a socket, a user or a group.
+def _colliding_pairs(ordered: Sequence[Site]) -> list[tuple[int, int]]:
+    """(later, earlier) index pairs of sites that share a name, a path, a socket, a user or a group.
 
     Index every name, account, socket and path first (a path is also looked up by each of its
-    parents), so hundreds of sites cost milliseconds, not a comparison of every pair. A clash is
-    reported for the first pair in definition order, as comparing each site with those before it would.
+    parents), so hundreds of sites cost milliseconds, not a comparison of every pair.
     """
-    ordered = list(sites)
     keys: dict[tuple[str, str], set[int]] = {}
 
     def index(kind: str, value: object, i: int) -> None:
@@ -346,8 +344,30 @@ def check_distinct(sites: Iterable[Site]) -> None:
         for path in site.owned_paths:
             for parent in path.parents:
                 pairs.update((max(i, j), min(i, j)) for j in keys.get(("path", str(parent)), ()) if j != i)
-    for i, j in sorted(pairs):
+    return sorted(pairs)
+
+
+def check_distinct(sites: Iterable[Site]) -> None:
+    """Refuse any two sites that would share a name, a path, a socket, a user or a group.
+
+    A clash is reported for the first pair in definition order, as comparing each site with those
+    before it would.
+    """
+    ordered = list(sites)
+    for i, j in _colliding_pairs(ordered):
         _refuse_shared(ordered[i], ordered[j])
+
+
+def collisions(sites: Sequence[Site]) -> list[DefinitionError]:
+    """Every clash, reported for both sides: each site of a colliding pair gets its own error."""
+    errors = []
+    for i, j in _colliding_pairs(list(sites)):
+        for site, other in ((sites[i], sites[j]), (sites[j], sites[i])):
+            try:
+                _refuse_shared(site, other)
+            except DefinitionError as exc:
+                errors.append(exc)
+    return errors
 
 
 def _refuse_shared(site: Site, other: Site) -> None:
