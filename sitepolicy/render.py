@@ -14,10 +14,11 @@ from typing import Any
 
 import jinja2
 
-from . import __version__, fingerprint
+from . import __version__
+from .definition import fingerprint
+from .definition.runtime import runtime_context
+from .definition.site import DOCROOT_TREES, Site
 from .m4 import m4_quote
-from .runtime import runtime_context
-from .site import DOCROOT_TREES, Site
 from .targets import Target
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import TARGET_NAMES, shared_target
 
-from sitepolicy import allowlists
+from sitepolicy.definition import allowlists
+from sitepolicy.definition.site import load_site, site_from_mapping
+from sitepolicy.definition.starter import default_user
 from sitepolicy.errors import DefinitionError
-from sitepolicy.rpm import read_package
-from sitepolicy.scaffold import default_user
-from sitepolicy.site import load_site, site_from_mapping
+from sitepolicy.package.rpmbuild import read_package
 
 CORPUS = Path(__file__).parent / "data" / "hostile"
 EXPECT = re.compile(r"^# expect: (\S+) \| (.+)$")
@@ -63,7 +63,7 @@ def test_alias_bomb_is_refused_fast_and_short(tmp_path):
 
 
 def test_thirty_thousand_levels_of_nesting_are_refused_without_recursion():
-    from sitepolicy import yamlload
+    from sitepolicy.definition import yamlload
 
     with pytest.raises(yamlload.YamlRefused, match="nesting deeper than 8"):
         yamlload.load("x: " + "[" * 30000 + "]" * 30000)

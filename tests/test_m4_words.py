@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from conftest import shared_target
 
-from sitepolicy import filecontexts
-from sitepolicy.build import build_site
+from sitepolicy.definition.base_policy import Headers, compile_module
+from sitepolicy.definition.names import SELINUX_PREFIX
+from sitepolicy.definition.runtime import fc_dir
+from sitepolicy.definition.site import Site, site_from_mapping
 from sitepolicy.errors import ToolError, ToolTimeout
 from sitepolicy.m4 import M4QuoteError, m4_quote, macros_with_prefix, run_m4
-from sitepolicy.names import SELINUX_PREFIX
+from sitepolicy.package import filecontexts
+from sitepolicy.package.build import build_site
+from sitepolicy.package.rpmbuild import read_payload_file
 from sitepolicy.render import POLICY_TEMPLATES, render_policy
-from sitepolicy.rpm import read_payload_file
-from sitepolicy.runtime import fc_dir
-from sitepolicy.selinux import Headers, compile_module
-from sitepolicy.site import Site, site_from_mapping
 from sitepolicy.tools import run
 
 MEMORY = Path("<memory>")

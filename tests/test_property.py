@@ -31,13 +31,13 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from sitepolicy import filecontexts  # noqa: E402
+from sitepolicy.definition.site import Site, check_distinct, site_from_mapping  # noqa: E402
+from sitepolicy.definition.yamlload import YamlRefused, load  # noqa: E402
 from sitepolicy.errors import DefinitionError, SitepolicyError  # noqa: E402
 from sitepolicy.m4 import makefile_params, support_files  # noqa: E402
+from sitepolicy.package import filecontexts  # noqa: E402
 from sitepolicy.render import render_policy  # noqa: E402
-from sitepolicy.site import Site, check_distinct, site_from_mapping  # noqa: E402
 from sitepolicy.tools import run  # noqa: E402
-from sitepolicy.yamlload import YamlRefused, load  # noqa: E402
 
 EXAMPLES = int(os.environ.get("SITEPOLICY_PROPERTY_EXAMPLES", "10000"))
 COMPILE_AT_LEAST = min(1000, EXAMPLES // 10)

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import DefinitionError
 from . import allowlists, yamlload
-from .errors import DefinitionError
 from .names import SiteNames
 
 MAX_DEFINITION_BYTES = 16 * 1024

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DefinitionError, SitepolicyError
+from ..errors import DefinitionError, SitepolicyError
 from .site import Site, collisions, load_site
 
 LOCK_FILE = "releases.lock"

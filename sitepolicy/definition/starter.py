@@ -7,10 +7,10 @@ from pathlib import Path
 
 import jinja2
 
+from ..errors import DefinitionError
+from ..render import PROJECT_ROOT
 from . import yamlload
 from .allowlists import GENERATED_ACCOUNT_PREFIX
-from .errors import DefinitionError
-from .render import PROJECT_ROOT
 from .site import site_from_mapping
 
 STARTER_TEMPLATE = PROJECT_ROOT / "templates" / "new-site.yaml.j2"

@@ -15,9 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.site import Site
+from ..errors import SitepolicyError
+from ..targets import Target
+from ..tools import require_tool, run_status
 from . import filecontexts
 from .build import SiteBuild, TargetLayout, publish_site_outputs, render_sources
-from .errors import SitepolicyError
 from .mock import (
     ChainStatus,
     MockError,
@@ -28,10 +31,7 @@ from .mock import (
     explain,
     rebuild_command,
 )
-from .rpm import build_srpm, check_scriptlets_expanded, read_package
-from .site import Site
-from .targets import Target
-from .tools import require_tool, run_status
+from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package
 
 # A mock build of one site (root from cache) takes minutes; a chain of hundreds takes longer.
 BUILDER_TIMEOUT = 4 * 3600.0

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import SitepolicyError
-from .render import FC_TREE_SUFFIX, fc_regex
-from .rpm import read_package, read_payload_file
-from .runtime import fc_dir, module_dir
-from .site import Site
-from .targets import Target
-from .tools import require_tool, run
+from ..definition.runtime import fc_dir, module_dir
+from ..definition.site import Site
+from ..errors import SitepolicyError
+from ..render import FC_TREE_SUFFIX, fc_regex
+from ..targets import Target
+from ..tools import require_tool, run
+from .rpmbuild import read_package, read_payload_file
 
 UNPACKAGE_TIMEOUT = 60.0
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import DefinitionError, SitepolicyError, TargetError
+from ..errors import DefinitionError, SitepolicyError, TargetError
+from ..targets import HOST_DEVEL_DIR, Target, host_target
 from .site import Site
-from .targets import HOST_DEVEL_DIR, Target, host_target
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def module_cil(pp: Path) -> str:
     import bz2
     import tempfile
 
-    from .tools import run
+    from ..tools import run
 
     data = pp.read_bytes()
     if pp.suffix == ".bz2":
@@ -133,7 +133,7 @@ def compile_module(sources_dir: Path, headers: Headers, module: str) -> Path:
 
     The Makefile reads every .if in the directory, so each module needs a directory of its own.
     """
-    from .tools import require_tool, run
+    from ..tools import require_tool, run
 
     require_tool("make", "make")
     run(
