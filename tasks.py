@@ -78,11 +78,12 @@ def build_site(
         print("verify: skipped, this host cannot link modules built for that target", file=sys.stderr)
     for path in paths:
         print(path)
-    if verified is not None:
-        try:
+    try:
+        if verified is not None:
             workflow.check_verified(verified)
-        except SitepolicyError as exc:
-            raise exit_for(exc) from None
+        workflow.check_definitions(ROOT)  # refused definitions were skipped: exit 2, listing them
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
 
 
 @task(
@@ -109,6 +110,7 @@ def list_sites(c):
     """Show every definition in sites.d/ and what each will produce."""
     try:
         print(workflow.describe_sites(ROOT))
+        workflow.check_definitions(ROOT)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
 

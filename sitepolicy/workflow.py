@@ -13,8 +13,9 @@ from pathlib import Path
 
 from . import __version__
 from .definition.base_policy import check_against_base, host_store_names, resolve_headers
+from .definition.loading import load_definitions
 from .definition.runtime import PACKAGE as RUNTIME_PACKAGE
-from .definition.site import Site, load_sites, select_sites
+from .definition.site import Site, select_sites
 from .definition.starter import new_site as write_starter
 from .errors import SitepolicyError
 from .package.build import TargetLayout, build_runtime, build_site, read_manifest
@@ -52,12 +53,34 @@ def build_dir(root: Path) -> Path:
     return root / "build"
 
 
-def choose_sites(root: Path, names: list[str], everything: bool) -> list[Site]:
-    """All definitions are validated together (collisions), then the requested ones are chosen."""
+def choose_sites(
+    root: Path, names: list[str], everything: bool, report: Callable[[str], None] = lambda line: None
+) -> list[Site]:
+    """All definitions are validated together (collisions), then the requested valid ones are chosen.
+
+    A refused definition (invalid on its own, colliding, or not a definition at all) is reported and
+    skipped; the task ends with exit status 2 listing them (check_definitions).
+    """
     if bool(names) == everything:
         raise SitepolicyError("name one site, or pass --all for every definition in sites.d/")
-    sites = load_sites(sites_dir(root))
-    return sites if everything else select_sites(sites, names, sites_dir(root))
+    loaded = load_definitions(sites_dir(root))
+    for error in loaded.refused:
+        report(f"refused, skipped: {error}")
+    if everything:
+        return loaded.sites
+    refused = loaded.refused_files()
+    wanted = [n for n in names if str(sites_dir(root) / f"{n}.yaml") not in refused]
+    return select_sites(loaded.sites, wanted, sites_dir(root))
+
+
+def check_definitions(root: Path) -> None:
+    """Raise DefinitionsRefused (exit status 2) listing every refused file of sites.d/, if any."""
+    load_definitions(sites_dir(root)).check()
+
+
+def valid_sites(root: Path) -> list[Site]:
+    """The definitions of sites.d/ that are valid and collide with none (the refused are reported by the task)."""
+    return load_definitions(sites_dir(root)).sites
 
 
 def choose_target(name: str | None) -> Target:
@@ -107,7 +130,7 @@ def build(
     A number: that release for every package, and the lock is neither read nor written.
     """
     start = time.monotonic()
-    sites = choose_sites(root, names, everything)
+    sites = choose_sites(root, names, everything, report)
     target = choose_target(target_name)
     resolved = resolve_headers(target, Path(headers) if headers else None)
     if release:
@@ -172,10 +195,12 @@ def _first_failure(failed: list[Result]) -> SitepolicyError:
 
 
 def describe_sites(root: Path) -> str:
-    sites = load_sites(sites_dir(root))
+    loaded = load_definitions(sites_dir(root))
+    sites = loaded.sites
+    refused = [f"refused: {error}" for error in loaded.refused]
     if not sites:
-        return "no sites defined in sites.d/ (invoke new-site NAME)"
-    lines = []
+        return "\n".join([*refused, "no valid site defined in sites.d/ (invoke new-site NAME)"])
+    lines = refused
     for site in sites:
         n = site.names
         lines += [
@@ -212,8 +237,8 @@ def can_verify(target: Target) -> bool:
 
 
 def verify(root: Path, names: list[str], target_name: str | None, use_cache: bool = True) -> VerifyResult:
-    """Prove every site in sites.d/ isolated (building any whose RPMs are missing); report ``names`` only if given."""
-    sites = load_sites(sites_dir(root))
+    """Prove every valid site in sites.d/ isolated (building those without RPMs); report ``names`` only if given."""
+    sites = valid_sites(root)
     if not sites:
         raise SitepolicyError("no sites defined in sites.d/ (invoke new-site NAME)")
     chosen = select_sites(sites, names, sites_dir(root)) if names else sites
@@ -239,7 +264,7 @@ def verify_after_build(root: Path, target_name: str | None, headers: str | None)
     target = choose_target(target_name)
     if headers or not can_verify(target):
         return None
-    sites = [s for s in load_sites(sites_dir(root)) if selinux_rpm(target_layout(root, target), s) is not None]
+    sites = [s for s in valid_sites(root) if selinux_rpm(target_layout(root, target), s) is not None]
     if not sites:
         return None
     return verify_modules(_built_modules(root, target, sites), target.store, verify_dir(root, target))
@@ -331,7 +356,7 @@ def build_mock(
     recorded in the lock. sitepolicy-selinux-runtime, which they require, compiles nothing: it is built
     here for each target, with its release from the lock (runtime_outputs).
     """
-    sites = choose_sites(root, names, everything)
+    sites = choose_sites(root, names, everything, progress)
     if release:
         check_release(release)
     pairs = mock_targets(configs, target_name)
@@ -387,6 +412,7 @@ def plan_submission(
     else:
         check_koji_target(koji or "")
         target = get_target(target_name) if target_name else koji_target(koji or "")
+    check_definitions(root)  # a submission is all or nothing
     sites = choose_sites(root, names, not names)
     out = build_dir(root) / target.name / "submit"
     out.mkdir(parents=True, exist_ok=True)

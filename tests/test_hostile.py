@@ -231,3 +231,34 @@ def test_prein_reuses_only_this_sites_account(example_builds, tmp_path, passwd, 
         assert f"-c {MARKER} private_rskeens" in calls
     if not ok:
         assert "refusing to reuse it" in result.stderr
+
+
+# ----------------------------------------------------------------------------- sites.d/ as a whole
+
+
+def test_load_definitions_keeps_the_valid_and_lists_the_refused(tmp_path):
+    from sitepolicy.definition.loading import DefinitionsRefused, load_definitions
+
+    write = {
+        "a.example.com.yaml": "site: a.example.com\ndocroot: /srv/www/a\nuser: sp_a\n",
+        "b.example.com.yaml": "site: b.example.com\ndocroot: /srv/www/b\nuser: root\n",  # invalid on its own
+        "c.example.com.yaml": "site: c.example.com\ndocroot: /srv/www/c\nuser: sp_c\n",
+        "d.example.com.yaml": "site: d.example.com\ndocroot: /srv/www/c/d\nuser: sp_d\n",  # inside c's docroot
+        "e.example.com.yml": "site: e.example.com\ndocroot: /srv/www/e\nuser: sp_e\n",  # not a definition name
+        "releases.lock": "",
+    }
+    for name, text in write.items():
+        (tmp_path / name).write_text(text)
+    loaded = load_definitions(tmp_path)
+    assert [s.name for s in loaded.sites] == ["a.example.com"]
+    assert [Path(e.file).name for e in loaded.refused] == [
+        "b.example.com.yaml",
+        "c.example.com.yaml",
+        "d.example.com.yaml",
+        "e.example.com.yml",
+    ]
+    with pytest.raises(DefinitionsRefused) as info:
+        loaded.check()
+    assert info.value.exit_code == 2 and "4 definition(s) refused" in str(info.value)
+    assert "not shared with site d.example.com" in str(info.value)
+    assert "not shared with site c.example.com" in str(info.value)
