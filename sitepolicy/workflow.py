@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .definition.allowlists import check_for_target
 from .definition.base_policy import check_against_base, host_store_names, resolve_headers
 from .definition.loading import load_definitions
 from .definition.runtime import PACKAGE as RUNTIME_PACKAGE
@@ -132,6 +133,7 @@ def build(
     start = time.monotonic()
     sites = choose_sites(root, names, everything, report)
     target = choose_target(target_name)
+    check_for_target(sites, target.name)
     resolved = resolve_headers(target, Path(headers) if headers else None)
     if release:
         check_release(release)
@@ -364,6 +366,8 @@ def build_mock(
         require_tool("mock", "mock (Fedora/EL: dnf install mock; then add yourself to the mock group)")
     lock = ReleaseLock.load(sites_dir(root) / LOCK_NAME)
     outcomes = []
+    for _, target in pairs:
+        check_for_target(sites, target.name)
     for config, target in pairs:
         digests = {s.name: site_digest_with(s, target, f"mock:{config}") for s in sites}
         releases = {
@@ -414,6 +418,7 @@ def plan_submission(
         target = get_target(target_name) if target_name else koji_target(koji or "")
     check_definitions(root)  # a submission is all or nothing
     sites = choose_sites(root, names, not names)
+    check_for_target(sites, target.name)
     out = build_dir(root) / target.name / "submit"
     out.mkdir(parents=True, exist_ok=True)
     stage = staging(build_dir(root), f"submit-{target.name}")

@@ -262,3 +262,14 @@ def test_load_definitions_keeps_the_valid_and_lists_the_refused(tmp_path):
     assert info.value.exit_code == 2 and "4 definition(s) refused" in str(info.value)
     assert "not shared with site d.example.com" in str(info.value)
     assert "not shared with site c.example.com" in str(info.value)
+
+
+def test_php_fpm_must_be_the_targets_own():
+    site = site_from_mapping(
+        {"site": "h.example.com", "docroot": "/srv/www/h", "user": "shop", "php_fpm": "/usr/sbin/php-fpm8.2"},
+        Path("<memory>"),
+    )
+    allowlists.check_for_target([site], "debian12")
+    with pytest.raises(DefinitionError, match="for target el9") as info:
+        allowlists.check_for_target([site], "el9")
+    assert info.value.field == "php_fpm"

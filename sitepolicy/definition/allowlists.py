@@ -228,3 +228,15 @@ def length_problems(site: Site) -> list[tuple[str, str]]:
         if too_long or len(text) > PATH_MAX:
             problems.append((field_name, f"paths of at most {PATH_MAX} bytes, components of at most {NAME_MAX}"))
     return problems
+
+
+def check_for_target(sites: Iterable[Site], target_name: str) -> None:
+    """Refuse, before a build for ``target_name``, a php_fpm that is not one of that target's binaries."""
+    from ..errors import DefinitionError
+
+    family = target_family(target_name)
+    for site in sites:
+        if site.php_fpm is not None and not php_fpm_allowed(site.php_fpm, family):
+            raise DefinitionError(
+                site.source, "php_fpm", str(site.php_fpm), f"for target {target_name}, {php_fpm_rule(family)}"
+            )
