@@ -1,7 +1,18 @@
 """m4, as the policy devel Makefile runs it: quoting definition values, and running it the same way.
 
-The devel Makefile runs a module's .te, .fc and .if through GNU m4 with every builtin and every
-refpolicy support macro defined. m4 expands WORDS: a DNS label or path component such as ``dnl``,
+What the devel Makefile (include/Makefile, identical in this respect on Debian and EL 8/9/10/Fedora)
+does with each file of a module X:
+
+* X.if: ``m4 support/*.spt include/*/*.if ./*.if iferror.m4`` into tmp/all_interfaces.conf, whose
+  output is discarded (divert(-1)) but whose interface() calls define macros, for every .if of the
+  build directory at once;
+* X.te: ``m4 -D... -s support/*.spt tmp/all_interfaces.conf X.te`` then checkmodule;
+* X.fc: ``m4 -D... support/*.spt X.fc`` into tmp/X.mod.fc, which semodule_package stores in the .pp
+  as it is (the support files' comments included).
+
+So every builtin and every refpolicy support macro (and in the .te every interface) is live.
+Text after ``#`` on a line is an m4 comment and is copied unexpanded; everything else is scanned.
+m4 expands WORDS: a DNS label or path component such as ``dnl``,
 ``divnum``, ``include``, ``esyscmd`` or ``shiftn`` is a macro call, and a ``(`` right after it opens
 its argument list. So every value a definition contributes reaches m4 inside m4 quotes (`...'),
 which m4 copies to its output once, without expanding anything in them. The allow-lists of
