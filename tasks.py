@@ -8,9 +8,17 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from sitepolicy import workflow
-from sitepolicy.cli import OptionalSite, exit_for
+from sitepolicy.cli import OptionalSite, boundary
+from sitepolicy.definition.run import describe_sites
+from sitepolicy.definition.run import new_site as write_starter
 from sitepolicy.errors import SitepolicyError
+from sitepolicy.package.run import build as build_packages
+from sitepolicy.package.run import build_mock, outputs, plan_build, plan_mock
+from sitepolicy.project import Project
+from sitepolicy.publish.run import plan_submission, publish_plan, run_submission
+from sitepolicy.publish.run import publish as publish_packages
+from sitepolicy.verify.run import check_verified, verify_after_build, verify_text
+from sitepolicy.verify.run import verify as verify_sites
 
 ROOT = Path(__file__).resolve().parent
 
@@ -34,8 +42,10 @@ def _progress(line: str) -> None:
         "release": "RPM release for every package (default: automatic, from sites.d/releases.lock)",
         "jobs": "packages to build at once (default: one per CPU core)",
         "force": "rebuild even the packages whose inputs did not change",
+        "dry_run": "print what would be built (package and release), build nothing",
     },
 )
+@boundary
 def build_site(
     c,
     site=None,
@@ -47,43 +57,47 @@ def build_site(
     force=False,
     mock=None,
     chain=False,
+    dry_run=False,
 ):
     """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
     names = [site] if site else []
-    try:
-        if mock:
-            paths = workflow.build_mock(ROOT, names, all, mock, target or None, release, chain, _progress)
-        elif chain:
-            raise SitepolicyError("--chain needs --mock CONFIG")
-        else:
-            paths = workflow.build(
-                ROOT,
-                names,
-                all,
-                target or None,
-                headers or None,
-                release,
-                jobs=jobs or os.cpu_count() or 1,
-                force=force,
-                report=_progress,
-            )
-        # mock builds for another OS's policy: this host can link only its own store's modules
-        verified = None if mock else workflow.verify_after_build(ROOT, target or None, headers or None)
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    project = Project(ROOT, target or None)
+    if chain and not mock:
+        raise SitepolicyError("--chain needs --mock CONFIG")
+    if dry_run:
+        plan = (
+            plan_mock(project, names, all, mock, release)
+            if mock
+            else plan_build(project, names, all, headers or None, release, force, jobs or os.cpu_count() or 1)
+        )
+        print(plan.describe())
+        return
+    if mock:
+        built = build_mock(project, names, all, mock, release, chain, _progress)
+    else:
+        built = build_packages(
+            project,
+            names,
+            all,
+            headers or None,
+            release,
+            jobs=jobs or os.cpu_count() or 1,
+            force=force,
+            report=_progress,
+        )
+    paths = outputs(built)
+    # mock builds for another OS's policy: this host can link only its own store's modules
+    verified = None if mock else verify_after_build(project, headers or None)
     # on stderr: stdout is the built paths, one per line
     if verified is not None:
-        print(workflow.verify_text(verified), file=sys.stderr)
+        print(verify_text(verified), file=sys.stderr)
     else:
         print("verify: skipped, this host cannot link modules built for that target", file=sys.stderr)
     for path in paths:
         print(path)
-    try:
-        if verified is not None:
-            workflow.check_verified(verified)
-        workflow.check_definitions(ROOT)  # refused definitions were skipped: exit 2, listing them
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    if verified is not None:
+        check_verified(verified)
+    project.check_definitions()  # refused definitions were skipped: exit 2, listing them
 
 
 @task(
@@ -95,33 +109,28 @@ def build_site(
         "target": "target profile; verify links against this host's own policy store",
     },
 )
+@boundary
 def verify(c, site=None, json=False, target=""):
     """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure."""
-    try:
-        result = workflow.verify(ROOT, [site] if site else [], target or None)
-        print(workflow.verify_text(result, as_json=json))
-        workflow.check_verified(result)
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    result = verify_sites(Project(ROOT, target or None), [site] if site else [])
+    print(verify_text(result, as_json=json))
+    check_verified(result)
 
 
 @task(name="list-sites")
+@boundary
 def list_sites(c):
     """Show every definition in sites.d/ and what each will produce."""
-    try:
-        print(workflow.describe_sites(ROOT))
-        workflow.check_definitions(ROOT)
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    project = Project(ROOT)
+    print(describe_sites(project))
+    project.check_definitions()
 
 
 @task(name="new-site", help={"name": "the site's DNS name"})
+@boundary
 def new_site(c, name):
     """Write a commented starter definition sites.d/<name>.yaml."""
-    try:
-        print(workflow.new_site(ROOT, name))
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    print(write_starter(Project(ROOT), name))
 
 
 @task(
@@ -136,16 +145,19 @@ def new_site(c, name):
         "target": "target whose build/<target>/rpms to publish (default: the repository's, else this host's OS)",
         "with_srpms": "publish the source packages too (into SRPMS/)",
         "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
+        "dry_run": "print the packages that would be offered to the repository, change nothing",
     },
 )
-def publish(c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None):
+@boundary
+def publish(
+    c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None, dry_run=False
+):
     """Sign and publish the built RPMs into a yum repository, with metadata, key and a .repo file."""
-    try:
-        result = workflow.publish(
-            ROOT, repo, target or None, sign or None, base_url or None, int(keep), force, with_srpms, rpm or []
-        )
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    project = Project(ROOT, target or None)
+    if dry_run:
+        print(publish_plan(project, repo, sign or None, with_srpms, rpm or []).describe())
+        return
+    result = publish_packages(project, repo, sign or None, base_url or None, int(keep), force, with_srpms, rpm or [])
     for name in result.added:
         print(f"published {name}")
     for name in result.unchanged:
@@ -169,19 +181,15 @@ def publish(c, repo="", sign="", base_url="", keep=3, force=False, target="", wi
         "dry_run": "build the SRPMs and print the commands, run nothing",
     },
 )
+@boundary
 def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", dry_run=False):
     """Build the SRPMs here and submit them to Copr or Koji."""
-    try:
-        plan = workflow.plan_submission(
-            ROOT, site or [], copr or None, chroot or [], koji or None, target or None, release
-        )
-        if dry_run:
-            for line in plan.shell():
-                print(line)
-            return
-        workflow.run_submission(plan, _progress)
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    plan = plan_submission(Project(ROOT, target or None), site or [], copr or None, chroot or [], koji or None, release)
+    if dry_run:
+        for line in plan.shell():
+            print(line)
+        return
+    run_submission(plan, _progress)
     for line in plan.shell():
         print(line)
 
@@ -194,6 +202,7 @@ def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", 
         "verbose": "print the evidence of passing checks too",
     }
 )
+@boundary
 def e2e(c, keep=False, accel="", mirror="", verbose=False):
     """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
     from sitepolicy.e2e.guest import Accel
@@ -201,8 +210,8 @@ def e2e(c, keep=False, accel="", mirror="", verbose=False):
 
     try:
         run = run_e2e(ROOT, keep=keep, accel=Accel(accel) if accel else None, mirror=mirror or None)
-    except (SitepolicyError, ValueError) as exc:
-        raise exit_for(exc if isinstance(exc, SitepolicyError) else SitepolicyError(str(exc))) from None
+    except ValueError as exc:  # an --accel that is neither kvm nor tcg
+        raise SitepolicyError(str(exc)) from None
     print(run.report.to_text(verbose=verbose))
     print(f"guest: {run.machine.accel.value}, image {run.image.key}; report: {run.work_dir}")
     if not run.report.passed:

@@ -13,7 +13,7 @@ from sitepolicy.definition import allowlists
 from sitepolicy.definition.site import load_site, site_from_mapping
 from sitepolicy.definition.starter import default_user
 from sitepolicy.errors import DefinitionError
-from sitepolicy.package.rpmbuild import read_package
+from sitepolicy.inspect import read_package
 
 CORPUS = Path(__file__).parent / "data" / "hostile"
 EXPECT = re.compile(r"^# expect: (\S+) \| (.+)$")

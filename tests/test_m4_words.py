@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_target
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import Headers, compile_module
-from sitepolicy.definition.names import SELINUX_PREFIX
-from sitepolicy.definition.runtime import fc_dir
+from sitepolicy.definition.names import SELINUX_PREFIX, fc_dir
 from sitepolicy.definition.site import Site, site_from_mapping
 from sitepolicy.errors import ToolError, ToolTimeout
+from sitepolicy.inspect import read_payload_file
 from sitepolicy.m4 import M4QuoteError, m4_quote, macros_with_prefix, run_m4
 from sitepolicy.package import filecontexts
 from sitepolicy.package.build import build_site
-from sitepolicy.package.rpmbuild import read_payload_file
+from sitepolicy.package.headers import Headers
 from sitepolicy.render import POLICY_TEMPLATES, render_policy
 from sitepolicy.tools import run
 
@@ -89,7 +89,13 @@ def test_esyscmd_docroot_runs_no_shell(target, headers, tmp_path):
     directory.mkdir()
     render_policy(s, target).write(directory)
     out = run(
-        ["make", "-f", headers.makefile, f"HEADERDIR={headers.directory / 'include'}", f"{s.names.module}.pp"],
+        [
+            "make",
+            "-f",
+            headers.directory / "Makefile",
+            f"HEADERDIR={headers.directory / 'include'}",
+            f"{s.names.module}.pp",
+        ],
         cwd=directory,
     )
     assert "sh: " not in out and "Permission denied" not in out
@@ -120,7 +126,7 @@ def test_build_site_with_m4_words_ships_the_intended_contexts_for_reconcile(targ
     s = site(site="x.divnum.com", docroot="/srv/www/dnl/esyscmd", writable=["include", "sinclude/shiftn"])
     built = build_site(s, target, headers, tmp_path / "build")
     sel = next(p for p in built.rpms if "-selinux-" in p.name)
-    shipped = read_payload_file(sel, f"{fc_dir(target)}/{s.names.module}.fc").decode()
+    shipped = read_payload_file(sel, f"{fc_dir(target.store)}/{s.names.module}.fc").decode()
     assert filecontexts.parse(shipped, "shipped") == filecontexts.intended(s)
     assert "sitepolicy/x.0.com" not in shipped
 

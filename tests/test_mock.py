@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from conftest import invoke, make_project
 
-from sitepolicy import workflow
-from sitepolicy.definition.base_policy import resolve_headers
 from sitepolicy.definition.site import load_site
+from sitepolicy.inspect import read_package
 from sitepolicy.package.build import build_site
+from sitepolicy.package.headers import resolve_headers
 from sitepolicy.package.mock import (
     EXIT_CODES,
     Log,
@@ -31,7 +31,9 @@ from sitepolicy.package.mock import (
     rebuild_command,
     target_for_build_root,
 )
-from sitepolicy.package.rpmbuild import read_package, rebuild
+from sitepolicy.package.rpmbuild import rebuild
+from sitepolicy.package.run import build_mock, outputs
+from sitepolicy.project import Project
 from sitepolicy.publish.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target
 from sitepolicy.publish.submit import explain as explain_submit
 from sitepolicy.targets import get_target
@@ -160,8 +162,8 @@ def mock_build(
 ) -> tuple[list[Path] | Exception, list[str]]:
     lines: list[str] = []
     try:
-        paths: list[Path] | Exception = workflow.build_mock(
-            root, [], True, [CONFIG], None, release, chain, lines.append, replay
+        paths: list[Path] | Exception = outputs(
+            build_mock(Project(root), [], True, [CONFIG], release, chain, lines.append, replay)
         )
     except MockError as exc:
         paths = exc

@@ -311,7 +311,7 @@ def compiled(space, headers, target, tmp_path_factory) -> tuple[list[Site], Path
         for ext in ("te", "fc"):
             (directory / f"{site.names.module}.{ext}").write_text(files[ext])
     start = time.monotonic()
-    argv = ["make", "-k", "-j2", "-f", headers.makefile, f"HEADERDIR={headers.directory / 'include'}"]
+    argv = ["make", "-k", "-j2", "-f", headers.directory / "Makefile", f"HEADERDIR={headers.directory / 'include'}"]
     run([*argv, *(f"{s.names.module}.pp" for s, _ in pairs)], cwd=directory, timeout=1800)
     print(f"\ncompiled {len(pairs)} modules in {time.monotonic() - start:.1f} s")
     return [site for site, _ in pairs], directory

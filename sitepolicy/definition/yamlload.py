@@ -19,8 +19,6 @@ import re
 from typing import Any, ClassVar
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent
-from yaml.nodes import MappingNode, Node, ScalarNode
 
 MAX_DEPTH = 8  # the document mapping, a list in it: 2 levels are used; 8 leaves room and no stack risk
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -36,7 +34,7 @@ class YamlRefused(Exception):
         super().__init__(f"{what} ({self.where})")
 
 
-class DefinitionLoader(yaml.SafeLoader):
+class DefinitionLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     """SafeLoader without aliases, anchors, tags, duplicate keys, deep nesting or implicit typing."""
 
     yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
@@ -45,9 +43,9 @@ class DefinitionLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: object) -> Any:
         event = self.peek_event()
-        if isinstance(event, AliasEvent):
+        if isinstance(event, yaml.AliasEvent):
             raise YamlRefused(f"an alias (*{event.anchor}): anchors and aliases are not allowed", event.start_mark)
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
@@ -55,7 +53,7 @@ class DefinitionLoader(yaml.SafeLoader):
         tag = getattr(event, "tag", None)
         if tag not in (None, "!"):
             raise YamlRefused(f"an explicit tag ({tag[:40]}): tags are not allowed", event.start_mark)
-        if isinstance(event, CollectionStartEvent):
+        if isinstance(event, yaml.CollectionStartEvent):
             self._depth += 1
             try:
                 if self._depth > MAX_DEPTH:
@@ -65,15 +63,16 @@ class DefinitionLoader(yaml.SafeLoader):
                 self._depth -= 1
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
         for key_node, _ in node.value:
-            if not isinstance(key_node, ScalarNode):
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlRefused("a key that is not a plain word", key_node.start_mark)
             if key_node.value in seen:
                 raise YamlRefused(f"the key {key_node.value[:60]!r} written twice", key_node.start_mark)
             seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 DefinitionLoader.add_implicit_resolver("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", ""])

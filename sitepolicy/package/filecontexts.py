@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..definition.runtime import fc_dir, module_dir
+from ..definition.names import fc_dir, module_dir
 from ..definition.site import Site
 from ..errors import SitepolicyError
+from ..inspect import read_package, read_payload_file
 from ..render import FC_TREE_SUFFIX, fc_regex
 from ..targets import Target
 from ..tools import require_tool, run
-from .rpmbuild import read_package, read_payload_file
 
 UNPACKAGE_TIMEOUT = 60.0
 
@@ -121,6 +121,6 @@ def check_packages(site: Site, target: Target, rpms: Sequence[Path]) -> None:
     selinux = [p for p in rpms if read_package(p).name == site.names.selinux_package]
     if len(selinux) != 1:
         raise FileContextMismatch(f"{site.name}: expected one {site.names.selinux_package} package, got {len(selinux)}")
-    pp = read_payload_file(selinux[0], f"{module_dir(target)}/{module}.pp.bz2")
-    shipped = read_payload_file(selinux[0], f"{fc_dir(target)}/{module}.fc").decode("utf-8", "replace")
+    pp = read_payload_file(selinux[0], f"{module_dir(target.store)}/{module}.pp.bz2")
+    shipped = read_payload_file(selinux[0], f"{fc_dir(target.store)}/{module}.fc").decode("utf-8", "replace")
     check_module(site, pp, shipped)

@@ -1,4 +1,5 @@
-"""verify from end to end: modules -> one semodule call in a private root -> six proofs -> report."""
+"""verify from end to end: modules -> one semodule call in a private root -> six proofs -> report;
+and the verify task (and the verify after build-site) on a Project."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.site import Site
 from ..errors import SitepolicyError
+from ..package.run import build
+from ..project import Project
 from . import cache
 from .access import PolicyIndex
-from .modules import SiteModule, module_file_contexts
+from .modules import SiteModule, module_file_contexts, modules_from_rpms, selinux_rpm
 from .policyroot import LinkedPolicy, link_policy
 from .proofs import (
     INIT,
@@ -25,7 +29,7 @@ from .proofs import (
     prove_web_content,
     prove_web_server,
 )
-from .report import Report
+from .report import Report, render_text
 
 
 class VerifyFailed(SitepolicyError):
@@ -83,3 +87,56 @@ def verify_modules(
     report = Report(tuple(m.site.name for m in modules), store, findings, linked.seconds, time.monotonic() - start)
     cache.store(workdir / "results", key, report)
     return VerifyResult(report, relinked=True, key=key, policy_root=root)
+
+
+# --------------------------------------------------------------------------- the verify task
+
+
+def can_verify(project: Project) -> bool:
+    """verify links against this host's own base policy: the target's store must be installed here."""
+    target = project.target
+    return target == project.host and (Path("/var/lib/selinux") / target.store / "active/policy.kern").is_file()
+
+
+def _built_modules(project: Project, sites: Sequence[Site]) -> list[SiteModule]:
+    return modules_from_rpms(project.layout, sites, project.layout.verify_dir / "modules")
+
+
+def verify(project: Project, names: Sequence[str], use_cache: bool = True) -> VerifyResult:
+    """Prove every site in sites.d/ isolated (building any whose RPMs are missing); report ``names`` only if given."""
+    sites = project.require_sites()
+    chosen = project.select(names) if names else list(sites)
+    target = project.target
+    if not can_verify(project):
+        raise SitepolicyError(
+            f"verify links against this host's own {target.store} policy store; this host "
+            f"({project.host.name}) cannot verify target {target.name}"
+        )
+    layout = project.layout
+    missing = [s for s in sites if selinux_rpm(layout, s) is None]
+    if missing:  # built like build-site builds them: releases from the lock, the runtime with them
+        build(project, [s.name for s in missing], False, None)
+    result = verify_modules(_built_modules(project, sites), target.store, layout.verify_dir, use_cache)
+    if names:
+        report = result.report.restricted_to([s.name for s in chosen])
+        result = VerifyResult(report, result.relinked, result.key, result.policy_root)
+    return result
+
+
+def verify_after_build(project: Project, headers: str | None) -> VerifyResult | None:
+    """After build-site: prove every built site of the target, or None when this host cannot link them."""
+    if headers or not can_verify(project):
+        return None
+    sites = [s for s in project.sites if selinux_rpm(project.layout, s) is not None]
+    if not sites:
+        return None
+    return verify_modules(_built_modules(project, sites), project.target.store, project.layout.verify_dir)
+
+
+def verify_text(result: VerifyResult, as_json: bool = False) -> str:
+    return result.report.to_json().rstrip("\n") if as_json else render_text(result.report, result.relinked)
+
+
+def check_verified(result: VerifyResult) -> None:
+    if not result.report.ok:
+        raise VerifyFailed(f"verify failed: {len(result.report.failures)} check(s) broken; the rules are listed above")
