@@ -55,6 +55,7 @@ def intended(site: Site) -> list[FileContext]:
         _tree(site.sessions_dir, t.type("sessions")),
         _tree(site.tmp_dir, t.type("tmp")),
         _tree(site.log_dir, t.type("log")),
+        _tree(site.config_dir, t.type("conf")),
         _tree(site.run_dir, t.type("run")),
         _tree(PurePosixPath("/var") / site.run_dir.relative_to("/"), t.type("run")),
     ]
