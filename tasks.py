@@ -97,6 +97,7 @@ def build_site(
         print(path)
     if verified is not None:
         check_verified(verified)
+    project.check_definitions()  # refused definitions were skipped: exit 2, listing them
 
 
 @task(
@@ -120,7 +121,9 @@ def verify(c, site=None, json=False, target=""):
 @boundary
 def list_sites(c):
     """Show every definition in sites.d/ and what each will produce."""
-    print(describe_sites(Project(ROOT)))
+    project = Project(ROOT)
+    print(describe_sites(project))
+    project.check_definitions()
 
 
 @task(name="new-site", help={"name": "the site's DNS name"})

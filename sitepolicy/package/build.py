@@ -20,6 +20,7 @@ from ..inspect import check_scriptlets_expanded, read_package
 from ..project import BuildRecord, TargetLayout
 from ..render import RELEASE_PLACEHOLDER, Rendered, SiteSources, render_runtime, render_site
 from ..targets import Target
+from . import filecontexts
 from .headers import Headers
 from .rpmbuild import build_srpm, rebuild, rpm_db_has
 
@@ -72,7 +73,10 @@ def build_site(
     def render(directory: Path) -> Path:
         return rendered.write(directory, release)
 
-    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest)
+    def prove(rpms: list[Path]) -> None:
+        filecontexts.check_packages(site, target, rpms)
+
+    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest, prove)
     return SiteBuild(built.record, built.srpm, built.rpms, site, target)
 
 
@@ -101,8 +105,9 @@ def _build_package(
     headers: Headers | None,
     release: str,
     digest: str,
+    check: Callable[[list[Path]], None] | None = None,
 ) -> PackageBuild:
-    """Render into a staging directory, build the SRPM, rebuild it, check, move into place."""
+    """Render into a staging directory, build the SRPM, rebuild it, check (``check`` too), move into place."""
     layout.staging.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=layout.staging))
     try:
@@ -116,6 +121,8 @@ def _build_package(
         rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps)
         for path in rpms:
             check_scriptlets_expanded(read_package(path))
+        if check is not None:  # before anything reaches build/<target>/
+            check(rpms)
         return _publish_outputs(layout, record_dir, sources, srpm, rpms, name, release, digest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
