@@ -122,7 +122,7 @@ def _dependencies(headers: dict[str, object], prefix: str) -> tuple[str, ...]:
     if not isinstance(flags, (list, tuple)):
         flags = [flags]
     out = []
-    for name, version, flag in zip(names, versions, flags, strict=False):
+    for name, version, flag in zip(names, versions, flags):
         op = {2: "<", 4: ">", 8: "=", 10: "<=", 12: ">="}.get(int(flag) & 0xE, "")
         out.append(f"{name} {op} {version}" if op and version else name)
     return tuple(out)
@@ -136,7 +136,9 @@ def read_package(path: Path) -> PackageInfo:
         indexes = headers.get("dirindexes") or []
         if not isinstance(indexes, (list, tuple)):
             indexes = [indexes]
-        files = tuple(sorted(dirnames[int(i)] + base for i, base in zip(indexes, basenames, strict=True)))
+        if len(indexes) != len(basenames):  # zip(strict=True) is Python >= 3.10; EL 9 runs 3.9
+            raise SitepolicyError(f"{path}: {len(basenames)} file names but {len(indexes)} directory indexes")
+        files = tuple(sorted(dirnames[int(i)] + base for i, base in zip(indexes, basenames)))
         scriptlets = {tag: _text(headers[tag]) for tag in SCRIPTLET_TAGS if headers.get(tag)}
         return PackageInfo(
             path=path,

@@ -425,7 +425,7 @@ def module_operations(recorded: list[Call], module: str) -> list[tuple[str, str,
     for call in recorded:
         priority = store = None
         argv = list(call.argv)
-        for flag, value in zip(argv, [*argv[1:], ""], strict=True):
+        for flag, value in zip(argv, [*argv[1:], ""]):
             if flag in ("-X", "--priority"):
                 priority = value
             elif flag in ("-s", "--store"):
