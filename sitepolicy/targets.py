@@ -9,6 +9,18 @@ from .errors import TargetError
 
 HOST_DEVEL_DIR = Path("/usr/share/selinux/devel")
 
+# The web servers a site may name in its definition (web_server:). Both run as httpd_t.
+WEB_SERVERS = ("nginx", "httpd")
+
+
+@dataclass(frozen=True)
+class WebServer:
+    """A web server as one target packages it: the group its workers run in reaches the sites' sockets."""
+
+    name: str  # as a definition names it: one of WEB_SERVERS
+    group: str
+    package: str  # the distribution's package, which creates the group
+
 
 @dataclass(frozen=True)
 class Target:
@@ -18,14 +30,31 @@ class Target:
     store: str  # SELINUXTYPE of the policy the host runs
     php_fpm: Path  # the distribution's php-fpm binary (labelled httpd_exec_t by the base policy)
     php_fpm_package: str  # what the -php-fpm package requires for that binary
-    web_user: str
-    web_group: str
+    web_servers: tuple[WebServer, ...]  # one per name in WEB_SERVERS; the first is the default
     useradd_package: str  # provides useradd/groupadd for %pre
     module_format: int | None  # checkmodule -c: the newest module format the target's libsepol reads
     mock_config: str | None  # mock's name for the exact build root, where mock serves this target
     os_release: tuple[tuple[str, str], ...]  # (ID, VERSION_ID major) pairs that identify a host as this target
     # restorecon -T (threads) arrived in policycoreutils 3.4: EL 9.1+, EL 10, Fedora, Debian 12; EL 8 has 2.9.
     parallel_restorecon: bool = True
+
+    @property
+    def default_web_server(self) -> WebServer:
+        return self.web_servers[0]
+
+    @property
+    def web_group(self) -> str:
+        """The default web server's group."""
+        return self.default_web_server.group
+
+    def web_server(self, name: str | None) -> WebServer:
+        """The web server ``name`` (a validated definition's web_server), or the target's default for None."""
+        if name is None:
+            return self.default_web_server
+        for server in self.web_servers:
+            if server.name == name:
+                return server
+        raise TargetError(f"target {self.name} knows no web server {name!r} (known: {', '.join(WEB_SERVERS)})")
 
 
 PROFILES: dict[str, Target] = {
@@ -38,8 +67,7 @@ PROFILES: dict[str, Target] = {
             store="targeted",
             php_fpm=Path("/usr/sbin/php-fpm"),
             php_fpm_package="php-fpm",
-            web_user="nginx",
-            web_group="nginx",
+            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
             useradd_package="shadow-utils",
             # libsepol 2.9 reads module formats up to 19.
             module_format=19,
@@ -54,8 +82,7 @@ PROFILES: dict[str, Target] = {
             store="targeted",
             php_fpm=Path("/usr/sbin/php-fpm"),
             php_fpm_package="php-fpm",
-            web_user="nginx",
-            web_group="nginx",
+            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
             useradd_package="shadow-utils",
             # EL 9.0 shipped libsepol 3.3 (formats up to 20); 19 is read by every EL 9 minor release.
             module_format=19,
@@ -69,8 +96,7 @@ PROFILES: dict[str, Target] = {
             store="targeted",
             php_fpm=Path("/usr/sbin/php-fpm"),
             php_fpm_package="php-fpm",
-            web_user="nginx",
-            web_group="nginx",
+            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
             useradd_package="shadow-utils",
             module_format=None,
             mock_config="alma+epel-10-x86_64",
@@ -83,8 +109,7 @@ PROFILES: dict[str, Target] = {
             store="targeted",
             php_fpm=Path("/usr/sbin/php-fpm"),
             php_fpm_package="php-fpm",
-            web_user="nginx",
-            web_group="nginx",
+            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
             useradd_package="shadow-utils",
             module_format=None,
             mock_config="fedora-rawhide-x86_64",
@@ -97,8 +122,7 @@ PROFILES: dict[str, Target] = {
             store="default",
             php_fpm=Path("/usr/sbin/php-fpm8.2"),
             php_fpm_package="php8.2-fpm",
-            web_user="www-data",
-            web_group="www-data",
+            web_servers=(WebServer("nginx", "www-data", "nginx"), WebServer("httpd", "www-data", "apache2")),
             useradd_package="passwd",
             module_format=None,
             mock_config=None,

@@ -29,9 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOG = "sitepolicy-test/calls.log"
+# The groups a host's web server packages create (nginx, httpd, Debian's www-data): -php-fpm's %post needs its own.
+HOST_GROUPS = "nginx:x:990:\napache:x:48:\nwww-data:x:33:\n"
 
 # name -> exit status. selinuxenabled 0: the scriptlets take their SELinux-enabled path (load_policy,
-# restorecon) so those calls are recorded too. getent 2: "not found", so useradd/groupadd are recorded.
+# restorecon) so those calls are recorded too. getent 2: "not found", so useradd/groupadd are recorded;
+# only `getent group G` for a group in the root's /etc/group (the web servers' groups, HOST_GROUPS) finds it.
 STAND_INS: dict[str, int] = {
     "semodule": 0,
     "restorecon": 0,
@@ -78,6 +81,7 @@ exec {shell} "$@"
 _STAND_IN = """#!{shell}
 # TEST ONLY stand-in: records its name and arguments, changes nothing.
 {{ printf 'CALL\\t%s' "${{0##*/}}"; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; }} >> /{log}
+if [ "${{0##*/}}" = getent ] && [ "$1" = group ] && grep -q "^$2:" /etc/group 2>/dev/null; then exit 0; fi
 exit {status}
 """
 
@@ -118,6 +122,7 @@ def make_root(root: Path, real_tools: tuple[str, ...] = DEFAULT_REAL_TOOLS) -> P
         found = shutil.which(tool)
         if found:
             _copy_with_libraries(root, Path(found))
+    (root / "etc/group").write_text(HOST_GROUPS)
     log = root / LOG
     log.parent.mkdir(parents=True, exist_ok=True)
     log.touch()

@@ -30,7 +30,8 @@ from pathlib import Path
 from sitepolicy.targets import Target
 
 TOOLS = ("dash", "sha256sum", "cat", "sed", "grep", "sort", "cmp", "cp", "mv", "rm", "mkdir", "touch", "chmod")
-# Stand-ins and their exit status: getent says "no such user", so %pre creates the pool's account.
+# Stand-ins and their exit status: getent says "no such user", so %pre creates the pool's account;
+# only `getent group G` for a group in the root's /etc/group (the web servers' groups, HOST_GROUPS) finds it.
 STANDINS = {
     "semodule": 0,
     "restorecon": 0,
@@ -44,12 +45,15 @@ STANDINS = {
 }
 CALL_LOG = "var/log/standin.calls"
 FAIL_DIR = "var/lib/standin-fail"
+# The groups a host's web server packages create (nginx, httpd, Debian's www-data): -php-fpm's %post needs its own.
+HOST_GROUPS = "nginx:x:990:\napache:x:48:\nwww-data:x:33:\n"
 
 STANDIN = """#!/bin/sh
 # Test stand-in (sitepolicy tests/rpmroot.py): records its arguments, changes nothing.
 name=${0##*/}
 { printf '%s' "$name"; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; } >> /CALL_LOG
 if [ -e /FAIL_DIR/$name ]; then rm -f /FAIL_DIR/$name; echo "$name: failing once, as the test asked" >&2; exit 1; fi
+if [ "$name" = getent ] && [ "$1" = group ] && grep -q "^$2:" /etc/group 2>/dev/null; then exit 0; fi
 exit EXIT
 """
 
@@ -133,6 +137,7 @@ class RpmRoot:
         os.mknod(root / "dev/null", 0o666 | 0o020000, os.makedev(1, 3))
         os.chmod(root / "dev/null", 0o666)
         (root / "etc/selinux/config").write_text(f"SELINUX=enforcing\nSELINUXTYPE={self.store}\n")
+        (root / "etc/group").write_text(HOST_GROUPS)
         standin = STANDIN.replace("CALL_LOG", CALL_LOG).replace("FAIL_DIR", FAIL_DIR)
         for name, status in STANDINS.items():
             tool = root / "usr/sbin" / name
