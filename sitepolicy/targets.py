@@ -35,8 +35,6 @@ class Target:
     module_format: int | None  # checkmodule -c: the newest module format the target's libsepol reads
     mock_config: str | None  # mock's name for the exact build root, where mock serves this target
     os_release: tuple[tuple[str, str], ...]  # (ID, VERSION_ID major) pairs that identify a host as this target
-    # restorecon -T (threads) arrived in policycoreutils 3.4: EL 9.1+, EL 10, Fedora, Debian 12; EL 8 has 2.9.
-    parallel_restorecon: bool = True
 
     @property
     def default_web_server(self) -> WebServer:
@@ -73,7 +71,6 @@ PROFILES: dict[str, Target] = {
             module_format=19,
             mock_config="alma+epel-8-x86_64",
             os_release=(("rhel", "8"), ("almalinux", "8"), ("rocky", "8"), ("centos", "8")),
-            parallel_restorecon=False,
         ),
         Target(
             name="el9",

@@ -189,7 +189,7 @@ def relabelled(calls: list[Call]) -> list[set[str]]:
     """The path set of each restorecon run."""
     runs = []
     for call in calls:
-        if call.tool == "restorecon":
+        if call.tool == "restorecon" and "-n" not in call.args:  # -n: reconcile asking whether -T works
             assert call.args[0] == "-R" and "--" in call.args, call
             runs.append(set(call.args[call.args.index("--") + 1 :]))
     return runs
