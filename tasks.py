@@ -31,6 +31,8 @@ def _progress(line: str) -> None:
         "all": "build every definition in sites.d/",
         "target": "target profile (default: this host's OS): el8, el9, el10, fedora, debian12",
         "headers": "policy devel tree of the target, when it is not this host's",
+        "policy_version": "selinux-policy version the -selinux package requires as a floor (default: this "
+        "host's installed policy, or the VERSION file beside --headers)",
         "release": "RPM release for every package (default: automatic, from sites.d/releases.lock)",
         "jobs": "packages to build at once (default: one per CPU core)",
         "force": "rebuild even the packages whose inputs did not change",
@@ -47,6 +49,7 @@ def build_site(
     force=False,
     mock=None,
     chain=False,
+    policy_version="",
 ):
     """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
     names = [site] if site else []
@@ -66,6 +69,7 @@ def build_site(
                 jobs=jobs or os.cpu_count() or 1,
                 force=force,
                 report=_progress,
+                policy_version=policy_version or None,
             )
         # mock builds for another OS's policy: this host can link only its own store's modules
         verified = None if mock else workflow.verify_after_build(ROOT, target or None, headers or None)

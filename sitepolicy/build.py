@@ -136,13 +136,21 @@ def _build_package(
         # Debian's rpm database is empty: BuildRequires would all be "missing" there.
         nodeps = not _host_has_devel()
         headers_dir = None if headers is None or headers.is_host else headers.directory
-        rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps)
+        rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps, policy_defines(headers))
         for path in rpms:
             check_scriptlets_expanded(read_package(path))
         manifest = {"name": name, "release": release, "digest": digest}
         return _publish_outputs(layout, record_dir, sources, srpm, rpms, manifest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def policy_defines(headers: Headers | None) -> dict[str, str]:
+    """The selinux-policy version the spec requires as a floor and records in BUILDINFO, and whence it came."""
+    if headers is None or headers.policy_version is None:
+        return {}
+    version = headers.policy_version
+    return {"sp_policy_version": version.value, "sp_policy_version_from": version.source}
 
 
 @lru_cache(maxsize=1)

@@ -53,7 +53,8 @@ def headers_fingerprint(directory: Path) -> str:
 
 
 def site_digest(site: Site, target: Target, headers: Headers) -> str:
-    return site_digest_with(site, target, headers_fingerprint(headers.directory))
+    version = headers.policy_version.value if headers.policy_version else ""
+    return site_digest_with(site, target, f"{headers_fingerprint(headers.directory)} policy {version}")
 
 
 def site_digest_with(site: Site, target: Target, headers_identity: str) -> str:

@@ -50,12 +50,22 @@ def build_srpm(spec: Path, sources: Path, out_dir: Path, topdir: Path, target: T
 
 
 def rebuild(
-    srpm: Path, out_dir: Path, topdir: Path, target: Target, headers_dir: Path | None, nodeps: bool
+    srpm: Path,
+    out_dir: Path,
+    topdir: Path,
+    target: Target,
+    headers_dir: Path | None,
+    nodeps: bool,
+    defines: dict[str, str] | None = None,
 ) -> list[Path]:
-    """Binary packages from the source package alone, as mock and Koji would make them."""
+    """Binary packages from the source package alone, as mock and Koji would make them.
+
+    ``defines``: further macros (the policy version the module is compiled against, see build.py).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     defines = {
         **target_defines(target, headers_dir),
+        **(defines or {}),
         "_rpmdir": str(out_dir),
         "_build_name_fmt": "%%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
     }

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import DefinitionError, SitepolicyError, TargetError
+from .policyversion import PolicyVersion, resolve_policy_version
 from .site import Site
 from .targets import HOST_DEVEL_DIR, Target, host_target
 
@@ -17,14 +18,26 @@ class Headers:
 
     directory: Path
     is_host: bool
+    # The selinux-policy version these headers stand for: the -selinux package requires it as a floor.
+    policy_version: PolicyVersion | None = None
 
     @property
     def makefile(self) -> Path:
         return self.directory / "Makefile"
 
 
-def resolve_headers(target: Target, headers_dir: Path | None) -> Headers:
-    """The host's own headers for the host's target; any other target needs --headers DIR."""
+def resolve_headers(target: Target, headers_dir: Path | None, policy_version: str | None = None) -> Headers:
+    """The host's own headers for the host's target; any other target needs --headers DIR.
+
+    Also the policy version they stand for (policyversion.py): ``policy_version`` (--policy-version),
+    else the host's installed policy or the VERSION file beside the tree.
+    """
+    headers = _resolve_directory(target, headers_dir)
+    version = resolve_policy_version(target.store, headers.directory, headers.is_host, policy_version)
+    return Headers(headers.directory, headers.is_host, version)
+
+
+def _resolve_directory(target: Target, headers_dir: Path | None) -> Headers:
     if headers_dir is not None:
         directory = headers_dir.resolve()
         if not (directory / "Makefile").is_file() or not (directory / "include").is_dir():

@@ -100,6 +100,7 @@ def build(
     jobs: int = 1,
     force: bool = False,
     report: Callable[[str], None] = lambda line: None,
+    policy_version: str | None = None,
 ) -> list[Path]:
     """Build what changed (everything with ``force``), ``jobs`` at a time; return every current output.
 
@@ -109,7 +110,7 @@ def build(
     start = time.monotonic()
     sites = choose_sites(root, names, everything)
     target = choose_target(target_name)
-    resolved = resolve_headers(target, Path(headers) if headers else None)
+    resolved = resolve_headers(target, Path(headers) if headers else None, policy_version)
     if release:
         check_release(release)
     if jobs < 1:

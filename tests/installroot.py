@@ -206,8 +206,8 @@ HOST_PROVIDES = (
     "php8.2-fpm",
     "policycoreutils",
     "systemd",
-    "selinux-policy-default",
-    "selinux-policy-targeted",
+    "selinux-policy-default = {policy_version}",  # the version floor the -selinux packages require
+    "selinux-policy-targeted = {policy_version}",
     "passwd",
     "shadow-utils",
     "coreutils",  # these four: what sitepolicy-selinux-runtime requires
@@ -217,12 +217,25 @@ HOST_PROVIDES = (
 )
 
 
-def provides_repo(directory: Path) -> Path:
-    """A plain (unsigned) repository holding only the test-only provides package."""
+def host_policy_version() -> str:
+    """The policy version this host's builds require (what its installed selinux-policy says)."""
+    from sitepolicy.selinux import resolve_headers
+    from sitepolicy.targets import host_target
+
+    version = resolve_headers(host_target(), None).policy_version
+    assert version is not None
+    return version.value
+
+
+def provides_repo(directory: Path, policy_version: str | None = None) -> Path:
+    """A plain (unsigned) repository holding only the test-only provides package, whose policy is
+    ``policy_version`` (default: this host's, the floor its builds require)."""
     directory.mkdir(parents=True, exist_ok=True)
     topdir = directory / "rpmbuild"
     spec = directory / "testonly-host-provides.spec"
-    spec.write_text(_PROVIDES_SPEC.format(provides="\n".join(f"Provides:       {p}" for p in HOST_PROVIDES)))
+    version = policy_version or host_policy_version()
+    provides = "\n".join(f"Provides:       {p.format(policy_version=version)}" for p in HOST_PROVIDES)
+    spec.write_text(_PROVIDES_SPEC.format(provides=provides))
     repo = directory / "repo"
     subprocess.run(
         ["rpmbuild", "-bb", "--define", f"_topdir {topdir}", "--define", f"_rpmdir {repo}", str(spec)],

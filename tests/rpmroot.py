@@ -64,7 +64,7 @@ Summary: Test only: stands for what a real host provides; never published
 License: MIT
 BuildArch: noarch
 Provides: /bin/sh
-Provides: selinux-policy-{store}
+Provides: selinux-policy-{store} = {policy_version}
 Provides: policycoreutils
 Provides: coreutils
 Provides: diffutils
@@ -201,13 +201,23 @@ class RpmRoot:
         (self.path / FAIL_DIR / tool).touch()
 
 
-def build_host_package(directory: Path, target: Target) -> Path:
-    """The test-only package standing for the host's own /bin/sh, policy and policycoreutils."""
+def build_host_package(directory: Path, target: Target, policy_version: str | None = None) -> Path:
+    """The test-only package standing for the host's own /bin/sh, policy and policycoreutils. Its
+    policy is ``policy_version`` (default: this host's, the floor the -selinux packages built here require)."""
+    from sitepolicy.selinux import resolve_headers
+
+    if policy_version is None:
+        resolved = resolve_headers(target, None).policy_version
+        assert resolved is not None
+        policy_version = resolved.value
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / "sitepolicy-test-host.spec"
     spec.write_text(
         HOST_SPEC.format(
-            store=target.store, php_fpm_package=target.php_fpm_package, useradd_package=target.useradd_package
+            store=target.store,
+            php_fpm_package=target.php_fpm_package,
+            useradd_package=target.useradd_package,
+            policy_version=policy_version,
         )
     )
     top = directory / "top"

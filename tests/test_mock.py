@@ -39,6 +39,8 @@ from sitepolicy.targets import get_target
 RECORDING = Path(__file__).parent / "data" / "mock-recording"
 CONFIG = "alma+epel-9-x86_64"
 EL9 = get_target("el9")
+# What an EL 9 build root's selinux-policy-devel defines as %_selinux_policy_version (the version floor).
+EL9_BUILD_ROOT_MACROS = {"_selinux_policy_version": "38.1.46"}
 
 
 # --------------------------------------------------------------------------- build roots and commands
@@ -149,7 +151,7 @@ class ReplayRecording:
             elif code != 0:
                 continue
             topdir = self.tmp_path / "replay" / srpm.name
-            rebuild(srpm, where, topdir, EL9, None, nodeps=True)
+            rebuild(srpm, where, topdir, EL9, None, True, EL9_BUILD_ROOT_MACROS)
             shutil.copy(srpm, where / srpm.name)
         output = (RECORDING / scenario / "output").read_text().replace("RESULTDIR", str(destination))
         return subprocess.CompletedProcess(argv, code, output.replace("LOCALREPO", str(destination)), "")
@@ -199,7 +201,7 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
     local = build_site(
         load_site(root / "sites.d/selinux.rskeens.com.yaml"),
         EL9,
-        resolve_headers(EL9, Path("/usr/share/selinux/devel")),
+        resolve_headers(EL9, Path("/usr/share/selinux/devel"), EL9_BUILD_ROOT_MACROS["_selinux_policy_version"]),
         tmp_path / "local",
     )
     for path in local.rpms:
