@@ -25,8 +25,8 @@ from pathlib import Path
 
 from machine import PROJECT, describe, describe_load, make_project, write_definitions
 
-from sitepolicy.build import render_sources
-from sitepolicy.site import load_sites
+from sitepolicy.definition.site import load_sites
+from sitepolicy.package.build import render_sources
 from sitepolicy.targets import HOST_DEVEL_DIR, host_target
 
 INVOKE = PROJECT / ".venv" / "bin" / "invoke"

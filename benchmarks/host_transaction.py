@@ -26,7 +26,7 @@ from machine import describe, describe_load, make_project, write_definitions  # 
 from rpmroot import Call, RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay
 
 from sitepolicy import workflow
-from sitepolicy.site import load_sites
+from sitepolicy.definition.site import load_sites
 from sitepolicy.targets import host_target
 
 

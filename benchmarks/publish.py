@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sitepolicy.build import build_sites
-from sitepolicy.repo import publish
-from sitepolicy.repocheck import metadata_problems
-from sitepolicy.selinux import resolve_headers
-from sitepolicy.signing import resolve_key
-from sitepolicy.site import site_from_mapping
+from sitepolicy.definition.base_policy import resolve_headers
+from sitepolicy.definition.site import site_from_mapping
+from sitepolicy.package.build import build_sites
+from sitepolicy.publish.metadata import metadata_problems
+from sitepolicy.publish.repo import publish
+from sitepolicy.publish.signing import resolve_key
 from sitepolicy.targets import host_target
 
 

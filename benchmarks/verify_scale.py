@@ -18,9 +18,9 @@ from pathlib import Path
 
 from machine import describe, describe_load
 
+from sitepolicy.definition.base_policy import compile_module, resolve_headers
+from sitepolicy.definition.site import Site, site_from_mapping
 from sitepolicy.render import render_policy
-from sitepolicy.selinux import compile_module, resolve_headers
-from sitepolicy.site import Site, site_from_mapping
 from sitepolicy.targets import host_target
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.modules import modules_from_dir

@@ -14,9 +14,10 @@ from typing import Any
 
 import jinja2
 
-from . import __version__, fingerprint
-from .runtime import runtime_context
-from .site import DOCROOT_TREES, Site
+from . import __version__
+from .definition import fingerprint
+from .definition.runtime import runtime_context
+from .definition.site import DOCROOT_TREES, Site
 from .targets import Target
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

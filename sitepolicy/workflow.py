@@ -12,20 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .batch import Job, Outcome, Result, run_jobs
-from .build import TargetLayout, build_runtime, build_site, read_manifest
-from .builders import Progress, Runner, build_in_mock, build_source_package, failures_error, run_tool, staging
+from .definition.base_policy import check_against_base, host_store_names, resolve_headers
+from .definition.runtime import PACKAGE as RUNTIME_PACKAGE
+from .definition.site import Site, load_sites, select_sites
+from .definition.starter import new_site as write_starter
 from .errors import SitepolicyError
-from .incremental import LOCK_NAME, ReleaseLock, runtime_digest, site_digest, site_digest_with
-from .mock import target_for_build_root
-from .repo import DEFAULT_KEEP, PublishResult, RepoState
-from .repo import publish as publish_repository
-from .runtime import PACKAGE as RUNTIME_PACKAGE
-from .scaffold import new_site as write_starter
-from .selinux import check_against_base, host_store_names, resolve_headers
-from .signing import resolve_key
-from .site import Site, load_sites, select_sites
-from .submit import (
+from .package.build import TargetLayout, build_runtime, build_site, read_manifest
+from .package.incremental import LOCK_NAME, ReleaseLock, runtime_digest, site_digest, site_digest_with
+from .package.mock import target_for_build_root
+from .package.mock_build import Progress, Runner, build_in_mock, build_source_package, failures_error, run_tool, staging
+from .package.parallel import Job, Outcome, Result, run_jobs
+from .publish.repo import DEFAULT_KEEP, PublishResult, RepoState
+from .publish.repo import publish as publish_repository
+from .publish.signing import resolve_key
+from .publish.submit import (
     Submission,
     SubmitError,
     check_copr_project,
@@ -35,7 +35,7 @@ from .submit import (
     koji_submission,
     koji_target,
 )
-from .submit import explain as explain_submit
+from .publish.submit import explain as explain_submit
 from .targets import Target, get_target, host_target
 from .tools import require_tool
 from .verify import VerifyResult, verify_modules

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sitepolicy.build import PackageBuild, SiteBuild, build_runtime, build_sites
-from sitepolicy.selinux import Headers, resolve_headers
-from sitepolicy.site import Site, load_sites
+from sitepolicy.definition.base_policy import Headers, resolve_headers
+from sitepolicy.definition.site import Site, load_sites
+from sitepolicy.package.build import PackageBuild, SiteBuild, build_runtime, build_sites
 from sitepolicy.targets import Target, host_target
 
 PROJECT = Path(__file__).resolve().parent.parent

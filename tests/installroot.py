@@ -219,7 +219,7 @@ HOST_PROVIDES = (
 
 def host_policy_version() -> str:
     """The policy version this host's builds require (what its installed selinux-policy says)."""
-    from sitepolicy.selinux import resolve_headers
+    from sitepolicy.definition.base_policy import resolve_headers
     from sitepolicy.targets import host_target
 
     version = resolve_headers(host_target(), None).policy_version

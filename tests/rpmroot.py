@@ -204,7 +204,7 @@ class RpmRoot:
 def build_host_package(directory: Path, target: Target, policy_version: str | None = None) -> Path:
     """The test-only package standing for the host's own /bin/sh, policy and policycoreutils. Its
     policy is ``policy_version`` (default: this host's, the floor the -selinux packages built here require)."""
-    from sitepolicy.selinux import resolve_headers
+    from sitepolicy.definition.base_policy import resolve_headers
 
     if policy_version is None:
         resolved = resolve_headers(target, None).policy_version

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sitepolicy.definition.base_policy import base_policy_names, check_against_base, compile_module
+from sitepolicy.definition.site import site_from_mapping
 from sitepolicy.errors import DefinitionError
-from sitepolicy.selinux import base_policy_names, check_against_base, compile_module
-from sitepolicy.site import site_from_mapping
 from sitepolicy.verify.policyroot import link_policy
 
 CLASH = {"site": "clash.example.com", "docroot": "/srv/www/clash.example.com", "user": "clash"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from sitepolicy.errors import SitepolicyError
-from sitepolicy.mock import config_name
-from sitepolicy.repofile import check_base_url
-from sitepolicy.signing import resolve_key
-from sitepolicy.submit import check_copr_project, check_koji_target
+from sitepolicy.package.mock import config_name
+from sitepolicy.publish.repofile import check_base_url
+from sitepolicy.publish.signing import resolve_key
+from sitepolicy.publish.submit import check_copr_project, check_koji_target
 
 
 @pytest.mark.parametrize(

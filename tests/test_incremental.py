@@ -9,7 +9,7 @@ import pytest
 from conftest import invoke, make_project
 
 from sitepolicy.errors import SitepolicyError
-from sitepolicy.incremental import ReleaseLock
+from sitepolicy.package.incremental import ReleaseLock
 from sitepolicy.targets import get_target
 
 

@@ -19,8 +19,10 @@ import pytest
 from conftest import invoke, make_project
 
 from sitepolicy import workflow
-from sitepolicy.build import build_site
-from sitepolicy.mock import (
+from sitepolicy.definition.base_policy import resolve_headers
+from sitepolicy.definition.site import load_site
+from sitepolicy.package.build import build_site
+from sitepolicy.package.mock import (
     EXIT_CODES,
     Log,
     MockError,
@@ -29,11 +31,9 @@ from sitepolicy.mock import (
     rebuild_command,
     target_for_build_root,
 )
-from sitepolicy.rpm import read_package, rebuild
-from sitepolicy.selinux import resolve_headers
-from sitepolicy.site import load_site
-from sitepolicy.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target
-from sitepolicy.submit import explain as explain_submit
+from sitepolicy.package.rpmbuild import read_package, rebuild
+from sitepolicy.publish.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target
+from sitepolicy.publish.submit import explain as explain_submit
 from sitepolicy.targets import get_target
 
 RECORDING = Path(__file__).parent / "data" / "mock-recording"

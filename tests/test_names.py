@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from sitepolicy.names import SiteNames, selinux_identifier, site_name_from_identifier
-from sitepolicy.site import _check_dns_name
+from sitepolicy.definition.names import SiteNames, selinux_identifier, site_name_from_identifier
+from sitepolicy.definition.site import _check_dns_name
 
 
 def test_seed_collision_pair_gets_distinct_names():

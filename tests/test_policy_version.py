@@ -13,11 +13,11 @@ import pytest
 from conftest import TARGET_NAMES, shared_target
 from rpmroot import RpmRoot, build_host_package
 
-from sitepolicy.build import build_site
+from sitepolicy.definition.base_policy import resolve_headers
+from sitepolicy.definition.policy_version import resolve_policy_version
 from sitepolicy.errors import TargetError
-from sitepolicy.policyversion import resolve_policy_version
-from sitepolicy.rpm import read_package, read_payload_file
-from sitepolicy.selinux import resolve_headers
+from sitepolicy.package.build import build_site
+from sitepolicy.package.rpmbuild import read_package, read_payload_file
 from sitepolicy.targets import HOST_DEVEL_DIR, get_target
 
 

@@ -18,14 +18,14 @@ import pytest
 from conftest import EXAMPLES, invoke, make_project
 from installroot import Call, Dnf, Scriptlet, calls, clear_log, make_root, provides_repo, read_log
 
-from sitepolicy.build import SiteBuild, build_site
-from sitepolicy.packages import read_package
-from sitepolicy.repo import PublishRefused, RepoError, publish
-from sitepolicy.repocheck import listed_packages, metadata_problems
-from sitepolicy.repofile import render_repo_file
-from sitepolicy.rpm import read_package as read_info
-from sitepolicy.signing import KEY_FILE, SigningKey, export_public_key, resolve_key, sign_file
-from sitepolicy.site import load_site, site_from_mapping
+from sitepolicy.definition.site import load_site, site_from_mapping
+from sitepolicy.package.build import SiteBuild, build_site
+from sitepolicy.package.rpmbuild import read_package as read_info
+from sitepolicy.publish.admission import read_package
+from sitepolicy.publish.metadata import listed_packages, metadata_problems
+from sitepolicy.publish.repo import PublishRefused, RepoError, publish
+from sitepolicy.publish.repofile import render_repo_file
+from sitepolicy.publish.signing import KEY_FILE, SigningKey, export_public_key, resolve_key, sign_file
 
 SELINUX = "selinux.rskeens.com"
 

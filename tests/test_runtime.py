@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from rpmroot import RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay, store_modules
 
-from sitepolicy.build import build_runtime
+from sitepolicy.package.build import build_runtime
+from sitepolicy.package.rpmbuild import check_scriptlets_expanded, read_package, read_payload_file
 from sitepolicy.render import render_runtime
-from sitepolicy.rpm import check_scriptlets_expanded, read_package, read_payload_file
 
 PROJECT = Path(__file__).resolve().parent.parent
 RECONCILE = "/usr/libexec/sitepolicy/reconcile"

@@ -6,8 +6,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from sitepolicy.definition.site import Network, check_distinct, load_site, load_sites, site_from_mapping
 from sitepolicy.errors import DefinitionError
-from sitepolicy.site import Network, check_distinct, load_site, load_sites, site_from_mapping
 
 GOOD = {"site": "shop.example.com", "docroot": "/srv/www/shop.example.com", "user": "shop"}
 

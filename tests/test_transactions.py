@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rpmroot import Call, RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay, store_modules
 
-from sitepolicy.build import build_runtime, build_site
-from sitepolicy.site import Site, load_site
+from sitepolicy.definition.site import Site, load_site
+from sitepolicy.package.build import build_runtime, build_site
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 from conftest import invoke, make_project
 
-from sitepolicy.build import TargetLayout
+from sitepolicy.definition.base_policy import compile_module
+from sitepolicy.definition.site import Site, site_from_mapping
+from sitepolicy.package.build import TargetLayout
 from sitepolicy.render import render_policy
-from sitepolicy.selinux import compile_module
-from sitepolicy.site import Site, site_from_mapping
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.access import PolicyIndex
 from sitepolicy.verify.allowlist import SHARED_TYPES

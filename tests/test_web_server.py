@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from rpmroot import RpmRoot, build_host_package
 
+from sitepolicy.definition.site import site_from_mapping
 from sitepolicy.errors import DefinitionError
 from sitepolicy.render import render_package_files, render_spec
-from sitepolicy.site import site_from_mapping
 from sitepolicy.targets import PROFILES, WEB_SERVERS, get_target
 
 GOOD = {"site": "shop.example.com", "docroot": "/srv/www/shop.example.com", "user": "shop"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import workflow
-from ..site import Site, load_sites
+from ..definition.site import Site, load_sites
 from ..targets import Target, get_target
 from .avc import merge, parse_audit_log, parse_marks
 from .errors import E2EError, GuestError

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..build import TargetLayout
+from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..rpm import read_package, read_payload_file
-from ..site import Site
+from ..package.build import TargetLayout
+from ..package.rpmbuild import read_package, read_payload_file
 from ..tools import require_tool, run
 
 

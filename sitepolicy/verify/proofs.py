@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from ..definition.site import Site
 from ..render import fc_regex
-from ..site import Site
 from .access import Access, Grant, PolicyIndex
 from .allowlist import HARMLESS, SHARED_TYPES, WEB_CONTENT, WEB_CONTENT_ATTRIBUTE, WEB_CONTENT_TYPES
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import rpmfile
 
-from .errors import SitepolicyError
-from .targets import Target
-from .tools import require_tool, run
+from ..errors import SitepolicyError
+from ..targets import Target
+from ..tools import require_tool, run
 
 SCRIPTLET_TAGS = ("prein", "postin", "preun", "postun", "pretrans", "posttrans")
 # A macro rpm could not expand stays in the text as %name or %{name}; shell never needs either.

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from .errors import DefinitionError
+from ..errors import DefinitionError
+from ..targets import WEB_SERVERS
 from .names import SiteNames
-from .targets import WEB_SERVERS
 
 MAX_DEFINITION_BYTES = 64 * 1024
 

@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.site import Site
+from ..errors import SitepolicyError
+from ..targets import Target
+from ..tools import require_tool
 from .build import SiteBuild, TargetLayout, publish_site_outputs, render_sources
-from .errors import SitepolicyError
 from .mock import (
     ChainStatus,
     MockError,
@@ -27,10 +30,7 @@ from .mock import (
     explain,
     rebuild_command,
 )
-from .rpm import build_srpm, check_scriptlets_expanded, read_package
-from .site import Site
-from .targets import Target
-from .tools import require_tool
+from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package
 
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 Progress = Callable[[str], None]

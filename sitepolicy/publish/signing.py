@@ -11,8 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SitepolicyError
-from .tools import require_tool, run
+from ..errors import SitepolicyError
+from ..tools import require_tool, run
 
 KEY_FILE = "RPM-GPG-KEY-sitepolicy"
 # What a user may pass as --sign: a key id, a fingerprint or an e-mail/name; never an option.

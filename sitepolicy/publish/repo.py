@@ -36,12 +36,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SitepolicyError
-from .packages import Package, Plan, plan_publish, read_package, to_prune
-from .repocheck import listed_packages, metadata_files, metadata_problems
+from ..errors import SitepolicyError
+from ..tools import require_tool, run
+from .admission import Package, Plan, plan_publish, read_package, to_prune
+from .metadata import listed_packages, metadata_files, metadata_problems
 from .repofile import REPO_FILE, check_base_url, default_base_url, render_repo_file
 from .signing import KEY_FILE, SigningKey, export_public_key, sign_file, sign_packages
-from .tools import require_tool, run
 
 PACKAGES = "Packages"
 SOURCES = "SRPMS"

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .errors import SitepolicyError
-from .targets import PROFILES, Target
+from ..errors import SitepolicyError
+from ..targets import PROFILES, Target
 
 MOCK = "mock"
 LOG_TAIL_LINES = 30

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SitepolicyError
-from .mock import target_for_build_root
-from .targets import PROFILES, Target
+from ..errors import SitepolicyError
+from ..package.mock import target_for_build_root
+from ..targets import PROFILES, Target
 
 COPR_PROJECT = re.compile(r"^@?[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 KOJI_TARGET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")

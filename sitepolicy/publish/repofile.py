@@ -7,8 +7,8 @@ from pathlib import Path
 
 import jinja2
 
-from .errors import SitepolicyError
-from .render import PROJECT_ROOT
+from ..errors import SitepolicyError
+from ..render import PROJECT_ROOT
 from .signing import KEY_FILE
 
 REPO_FILE = "sites.repo"

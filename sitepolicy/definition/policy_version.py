@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TargetError
+from ..errors import TargetError
 
 # selinux-policy versions: 38.1.46, 3.14.3, 41.24; Debian's upstream part 2.20221101.
 VERSION = re.compile(r"^[0-9]{1,8}(?:\.[0-9]{1,8}){0,3}$")

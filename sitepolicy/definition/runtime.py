@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
-from .targets import Target
+from .. import __version__
+from ..targets import Target
 
 PACKAGE = "sitepolicy-selinux-runtime"
 RECONCILE = "/usr/libexec/sitepolicy/reconcile"

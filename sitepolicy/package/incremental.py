@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import SitepolicyError
-from .render import render_package_files, render_policy, render_runtime, render_spec
-from .selinux import Headers
-from .site import Site
-from .targets import Target
+from ..definition.base_policy import Headers
+from ..definition.site import Site
+from ..errors import SitepolicyError
+from ..render import render_package_files, render_policy, render_runtime, render_spec
+from ..targets import Target
 
 LOCK_NAME = "releases.lock"
 RELEASE_PLACEHOLDER = "@RELEASE@"

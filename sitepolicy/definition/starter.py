@@ -8,8 +8,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from .errors import DefinitionError
-from .render import PROJECT_ROOT
+from ..errors import DefinitionError
+from ..render import PROJECT_ROOT
 from .site import site_from_mapping
 
 STARTER_TEMPLATE = PROJECT_ROOT / "templates" / "new-site.yaml.j2"

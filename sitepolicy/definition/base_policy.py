@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import DefinitionError, SitepolicyError, TargetError
-from .policyversion import PolicyVersion, resolve_policy_version
+from ..errors import DefinitionError, SitepolicyError, TargetError
+from ..targets import HOST_DEVEL_DIR, Target, host_target
+from .policy_version import PolicyVersion, resolve_policy_version
 from .site import Site
-from .targets import HOST_DEVEL_DIR, Target, host_target
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Headers:
 def resolve_headers(target: Target, headers_dir: Path | None, policy_version: str | None = None) -> Headers:
     """The host's own headers for the host's target; any other target needs --headers DIR.
 
-    Also the policy version they stand for (policyversion.py): ``policy_version`` (--policy-version),
+    Also the policy version they stand for (policy_version.py): ``policy_version`` (--policy-version),
     else the host's installed policy or the VERSION file beside the tree.
     """
     headers = _resolve_directory(target, headers_dir)
@@ -123,7 +123,7 @@ def module_cil(pp: Path) -> str:
     import bz2
     import tempfile
 
-    from .tools import run
+    from ..tools import run
 
     data = pp.read_bytes()
     if pp.suffix == ".bz2":
@@ -145,7 +145,7 @@ def compile_module(sources_dir: Path, headers: Headers, module: str) -> Path:
 
     The Makefile reads every .if in the directory, so each module needs a directory of its own.
     """
-    from .tools import require_tool, run
+    from ..tools import require_tool, run
 
     require_tool("make", "make")
     run(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .errors import SitepolicyError
+from ..errors import SitepolicyError
 
 
 class Outcome(Enum):

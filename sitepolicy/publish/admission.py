@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SitepolicyError
-from .rpm import read_payload_file
-from .runtime import PACKAGE as RUNTIME_PACKAGE
+from ..definition.runtime import PACKAGE as RUNTIME_PACKAGE
+from ..errors import SitepolicyError
+from ..package.rpmbuild import read_payload_file
 
 PREFIX = "sitepolicy-"
 TARGET_PROVIDE = re.compile(r"^sitepolicy-target\(([a-z0-9]+)\)$")

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import SitepolicyError
-from .render import Rendered, render_package_files, render_policy, render_runtime, render_spec
-from .rpm import build_srpm, check_scriptlets_expanded, read_package, rebuild, rpm_db_has
-from .runtime import PACKAGE as RUNTIME_PACKAGE
-from .selinux import Headers
-from .site import Site
-from .targets import Target
+from ..definition.base_policy import Headers
+from ..definition.runtime import PACKAGE as RUNTIME_PACKAGE
+from ..definition.site import Site
+from ..errors import SitepolicyError
+from ..render import Rendered, render_package_files, render_policy, render_runtime, render_spec
+from ..targets import Target
+from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package, rebuild, rpm_db_has
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""definition -> RPMs: rpmbuild in a private tree, mock, incremental releases, parallel builds."""
