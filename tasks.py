@@ -33,6 +33,7 @@ def _progress(line: str) -> None:
         "headers": "policy devel tree of the target, when it is not this host's",
         "policy_version": "selinux-policy version the -selinux package requires as a floor (default: this "
         "host's installed policy, or the VERSION file beside --headers)",
+        "dist": "rpm dist tag (default: the target's, e.g. .el9; Fedora: this Fedora host's, else required: .fcNN)",
         "release": "RPM release for every package (default: automatic, from sites.d/releases.lock)",
         "jobs": "packages to build at once (default: one per CPU core)",
         "force": "rebuild even the packages whose inputs did not change",
@@ -50,6 +51,7 @@ def build_site(
     mock=None,
     chain=False,
     policy_version="",
+    dist="",
 ):
     """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
     names = [site] if site else []
@@ -70,6 +72,7 @@ def build_site(
                 force=force,
                 report=_progress,
                 policy_version=policy_version or None,
+                dist=dist or None,
             )
         # mock builds for another OS's policy: this host can link only its own store's modules
         verified = None if mock else workflow.verify_after_build(ROOT, target or None, headers or None)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import TargetError
@@ -26,7 +29,7 @@ class WebServer:
 class Target:
     name: str
     description: str
-    dist: str  # rpm's %{dist}; Debian's rpm defines none, so every build passes it
+    dist: str  # rpm's %{dist}; Debian's rpm defines none, so every build passes it. "": the release's (with_dist)
     store: str  # SELINUXTYPE of the policy the host runs
     php_fpm: Path  # the distribution's php-fpm binary (labelled httpd_exec_t by the base policy)
     php_fpm_package: str  # what the -php-fpm package requires for that binary
@@ -102,7 +105,7 @@ PROFILES: dict[str, Target] = {
         Target(
             name="fedora",
             description="Fedora (current releases)",
-            dist=".fc",
+            dist="",  # .fcNN: the Fedora host's own %{dist}, or --dist (with_dist)
             store="targeted",
             php_fpm=Path("/usr/sbin/php-fpm"),
             php_fpm_package="php-fpm",
@@ -161,3 +164,44 @@ def get_target(name: str) -> Target:
         return PROFILES[name]
     except KeyError:
         raise TargetError(f"unknown target {name!r}; known targets: {', '.join(PROFILES)}") from None
+
+
+# rpm's %{dist}: a dot, letters, the release number, optionally _minor (.el9, .el9_3, .fc41, .deb12).
+DIST = re.compile(r"^\.[a-z]+[0-9]+(?:_[0-9]+)?$")
+FEDORA_DIST = re.compile(r"^\.fc[0-9]+$")
+
+
+def host_dist() -> str:
+    """This host's %{dist} as its rpm defines it ("" where rpm defines none, e.g. Debian)."""
+    try:
+        proc = subprocess.run(["rpm", "--eval", "%{?dist}"], capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def with_dist(
+    target: Target, explicit: str | None, host: str | None, host_dist: Callable[[], str] = host_dist
+) -> Target:
+    """``target`` with the dist tag its packages get: ``--dist`` if given, else the profile's; Fedora's
+    carries the release (.fc41), so it is the Fedora host's own %{dist}, or must be given.
+
+    ``host``: the name of this host's target (None when it matches none).
+    """
+    if explicit:
+        if not DIST.fullmatch(explicit):
+            raise TargetError(f"--dist {explicit!r}: rpm's %{{dist}}, e.g. .el9, .el9_4, .fc41")
+        if target.name == "fedora" and not FEDORA_DIST.fullmatch(explicit):
+            raise TargetError(f"--dist {explicit!r}: Fedora's dist tag is .fcNN, the release number (e.g. .fc41)")
+        return replace(target, dist=explicit)
+    if target.dist:
+        return target
+    if host == target.name:
+        found = host_dist()
+        if FEDORA_DIST.fullmatch(found):
+            return replace(target, dist=found)
+    raise TargetError(
+        f"target {target.name} needs --dist .fcNN, the Fedora release the packages are for (e.g. --dist .fc41): "
+        "its dist tag carries the release number, and a package tagged only .fc would sort below a mock or Koji "
+        "build of the same release. On a Fedora host the host's own %{dist} is taken"
+    )

@@ -16,7 +16,7 @@ from .definition.base_policy import check_against_base, host_store_names, resolv
 from .definition.runtime import PACKAGE as RUNTIME_PACKAGE
 from .definition.site import Site, load_sites, select_sites
 from .definition.starter import new_site as write_starter
-from .errors import SitepolicyError
+from .errors import SitepolicyError, TargetError
 from .package.build import TargetLayout, build_runtime, build_site, read_manifest
 from .package.incremental import LOCK_NAME, ReleaseLock, runtime_digest, site_digest, site_digest_with
 from .package.mock import target_for_build_root
@@ -36,7 +36,7 @@ from .publish.submit import (
     koji_target,
 )
 from .publish.submit import explain as explain_submit
-from .targets import Target, get_target, host_target
+from .targets import Target, get_target, host_target, with_dist
 from .tools import require_tool
 from .verify import VerifyResult, verify_modules
 from .verify.modules import SiteModule, modules_from_rpms, selinux_rpm
@@ -62,6 +62,16 @@ def choose_sites(root: Path, names: list[str], everything: bool) -> list[Site]:
 
 def choose_target(name: str | None) -> Target:
     return get_target(name) if name else host_target()
+
+
+def build_target(name: str | None, dist: str | None) -> Target:
+    """The target to build for (default: this host's), with the dist tag its packages get (targets.with_dist)."""
+    target = choose_target(name)
+    try:
+        host: str | None = host_target().name
+    except TargetError:
+        host = None
+    return with_dist(target, dist, host)
 
 
 def check_release(release: str) -> None:
@@ -101,6 +111,7 @@ def build(
     force: bool = False,
     report: Callable[[str], None] = lambda line: None,
     policy_version: str | None = None,
+    dist: str | None = None,
 ) -> list[Path]:
     """Build what changed (everything with ``force``), ``jobs`` at a time; return every current output.
 
@@ -109,7 +120,7 @@ def build(
     """
     start = time.monotonic()
     sites = choose_sites(root, names, everything)
-    target = choose_target(target_name)
+    target = build_target(target_name, dist)
     resolved = resolve_headers(target, Path(headers) if headers else None, policy_version)
     if release:
         check_release(release)
@@ -209,7 +220,8 @@ def _built_modules(root: Path, target: Target, sites: list[Site]) -> list[SiteMo
 
 def can_verify(target: Target) -> bool:
     """verify links against this host's own base policy: the target's store must be installed here."""
-    return target == host_target() and (Path("/var/lib/selinux") / target.store / "active/policy.kern").is_file()
+    live = Path("/var/lib/selinux") / target.store / "active/policy.kern"
+    return target.name == host_target().name and live.is_file()
 
 
 def verify(root: Path, names: list[str], target_name: str | None, use_cache: bool = True) -> VerifyResult:

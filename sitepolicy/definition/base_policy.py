@@ -47,7 +47,7 @@ def _resolve_directory(target: Target, headers_dir: Path | None) -> Headers:
             )
         return Headers(directory, is_host=False)
     host = host_target()
-    if target != host:
+    if target.name != host.name:
         raise TargetError(
             f"target {target.name} needs its own policy headers, and this host is {host.name}: "
             f"pass --headers DIR (the target's selinux-policy-devel tree), or build in mock"

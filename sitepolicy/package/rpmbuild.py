@@ -35,7 +35,7 @@ def rpmbuild(args: list[str | Path], topdir: Path, defines: dict[str, str]) -> s
 
 
 def target_defines(target: Target, headers_dir: Path | None) -> dict[str, str]:
-    defines = {"dist": target.dist}
+    defines = {"dist": target.dist} if target.dist else {}  # Fedora's mock build root brings its own
     if headers_dir is not None:
         defines["sp_devel"] = str(headers_dir)
     return defines
