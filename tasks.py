@@ -19,6 +19,12 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+POLICY_ROOT_HELP = (
+    "a linked policy of the target to verify against (ROOT/etc/selinux, ROOT/var/lib/selinux/<store>; "
+    "copied, never written); default: this host's own store when it runs the target's OS"
+)
+
+
 @task(
     klass=OptionalSite,
     positional=["site"],
@@ -31,6 +37,9 @@ def _progress(line: str) -> None:
         "all": "build every definition in sites.d/",
         "target": "target profile (default: this host's OS): el8, el9, el10, fedora, debian12",
         "headers": "policy devel tree of the target, when it is not this host's",
+        "policy_root": POLICY_ROOT_HELP,
+        "no_verify": "build packages that cannot be verified here (recorded in BUILDINFO and the build record; "
+        "publish refuses them without --allow-unverified)",
         "policy_version": "selinux-policy version the -selinux package requires as a floor (default: this "
         "host's installed policy, or the VERSION file beside --headers)",
         "dist": "rpm dist tag (default: the target's, e.g. .el9; Fedora: this Fedora host's, else required: .fcNN)",
@@ -52,16 +61,21 @@ def build_site(
     chain=False,
     policy_version="",
     dist="",
+    policy_root="",
+    no_verify=False,
 ):
-    """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
+    """Build what changed, verify, and release: RPMs reach build/<target>/rpms only when verify passed."""
     names = [site] if site else []
     try:
         if mock:
-            paths = workflow.build_mock(ROOT, names, all, mock, target or None, release, chain, _progress)
+            built = workflow.build_mock(
+                ROOT, names, all, mock, target or None, release, chain, _progress, policy_root=policy_root or None,
+                no_verify=no_verify,
+            )  # fmt: skip
         elif chain:
             raise SitepolicyError("--chain needs --mock CONFIG")
         else:
-            paths = workflow.build(
+            built = workflow.build(
                 ROOT,
                 names,
                 all,
@@ -73,23 +87,24 @@ def build_site(
                 report=_progress,
                 policy_version=policy_version or None,
                 dist=dist or None,
+                policy_root=policy_root or None,
+                no_verify=no_verify,
             )
-        # mock builds for another OS's policy: this host can link only its own store's modules
-        verified = None if mock else workflow.verify_after_build(ROOT, target or None, headers or None)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
-    # on stderr: stdout is the built paths, one per line
-    if verified is not None:
-        print(workflow.verify_text(verified), file=sys.stderr)
-    else:
-        print("verify: skipped, this host cannot link modules built for that target", file=sys.stderr)
-    for path in paths:
+    # on stderr: stdout is the released paths, one per line
+    if built.verified is None:
+        print("verify: skipped (--no-verify): the packages are in rpms/, recorded as not verified", file=sys.stderr)
+        for path in built.paths:
+            print(path)
+        return
+    print(workflow.verify_text(built.verified, source=built.source), file=sys.stderr)
+    try:
+        workflow.check_verified(built.verified, workflow.unverified_dir(ROOT, target or None))
+    except SitepolicyError as exc:
+        raise exit_for(exc) from None
+    for path in built.paths:
         print(path)
-    if verified is not None:
-        try:
-            workflow.check_verified(verified)
-        except SitepolicyError as exc:
-            raise exit_for(exc) from None
 
 
 @task(
@@ -98,14 +113,27 @@ def build_site(
     help={
         "site": "report only this site (every site in sites.d/ is linked and proven together)",
         "json": "print the result as JSON",
-        "target": "target profile; verify links against this host's own policy store",
+        "target": "target profile (default: this host's OS)",
+        "headers": "policy devel tree of the target, to build sites whose packages are missing",
+        "policy_root": POLICY_ROOT_HELP,
+        "policy_version": "with --headers: the selinux-policy version floor of what it builds",
+        "dist": "with --headers: the dist tag of what it builds",
     },
 )
-def verify(c, site=None, json=False, target=""):
-    """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure."""
+def verify(c, site=None, json=False, target="", headers="", policy_root="", policy_version="", dist=""):
+    """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure.
+    A pass releases packages waiting in build/<target>/unverified/ into rpms/."""
     try:
-        result = workflow.verify(ROOT, [site] if site else [], target or None)
-        print(workflow.verify_text(result, as_json=json))
+        result, source = workflow.verify(
+            ROOT,
+            [site] if site else [],
+            target or None,
+            headers=headers or None,
+            policy_root=policy_root or None,
+            policy_version=policy_version or None,
+            dist=dist or None,
+        )
+        print(workflow.verify_text(result, as_json=json, source=source))
         workflow.check_verified(result)
     except SitepolicyError as exc:
         raise exit_for(exc) from None
@@ -141,13 +169,25 @@ def new_site(c, name):
         "target": "target whose build/<target>/rpms to publish (default: the repository's, else this host's OS)",
         "with_srpms": "publish the source packages too (into SRPMS/)",
         "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
+        "allow_unverified": "publish packages without a passing verify record (built with --no-verify)",
     },
 )
-def publish(c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None):
+def publish(
+    c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None, allow_unverified=False
+):
     """Sign and publish the built RPMs into a yum repository, with metadata, key and a .repo file."""
     try:
         result = workflow.publish(
-            ROOT, repo, target or None, sign or None, base_url or None, int(keep), force, with_srpms, rpm or []
+            ROOT,
+            repo,
+            target or None,
+            sign or None,
+            base_url or None,
+            int(keep),
+            force,
+            with_srpms,
+            rpm or [],
+            allow_unverified,
         )
     except SitepolicyError as exc:
         raise exit_for(exc) from None

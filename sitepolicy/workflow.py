@@ -17,7 +17,9 @@ from .definition.runtime import PACKAGE as RUNTIME_PACKAGE
 from .definition.site import Site, load_sites, select_sites
 from .definition.starter import new_site as write_starter
 from .errors import SitepolicyError, TargetError
+from .package import gate
 from .package.build import TargetLayout, build_runtime, build_site, read_manifest
+from .package.gate import PolicySource, policy_source, require_source
 from .package.incremental import LOCK_NAME, ReleaseLock, runtime_digest, site_digest, site_digest_with
 from .package.mock import target_for_build_root
 from .package.mock_build import Progress, Runner, build_in_mock, build_source_package, failures_error, run_tool, staging
@@ -64,14 +66,17 @@ def choose_target(name: str | None) -> Target:
     return get_target(name) if name else host_target()
 
 
+def host_name() -> str | None:
+    """This host's target, or None when it matches no profile."""
+    try:
+        return host_target().name
+    except TargetError:
+        return None
+
+
 def build_target(name: str | None, dist: str | None) -> Target:
     """The target to build for (default: this host's), with the dist tag its packages get (targets.with_dist)."""
-    target = choose_target(name)
-    try:
-        host: str | None = host_target().name
-    except TargetError:
-        host = None
-    return with_dist(target, dist, host)
+    return with_dist(choose_target(name), dist, host_name())
 
 
 def check_release(release: str) -> None:
@@ -100,6 +105,15 @@ def _current_outputs(layout: TargetLayout, record_dir: Path, digest: str, releas
     return outputs if outputs and all(p.is_file() for p in outputs) else ()
 
 
+@dataclass(frozen=True)
+class BuildOutcome:
+    """build-site's result: every current output, and the proof that released them (None: --no-verify)."""
+
+    paths: list[Path]
+    verified: VerifyResult | None
+    source: PolicySource | None
+
+
 def build(
     root: Path,
     names: list[str],
@@ -112,8 +126,75 @@ def build(
     report: Callable[[str], None] = lambda line: None,
     policy_version: str | None = None,
     dist: str | None = None,
+    policy_root: str | None = None,
+    no_verify: bool = False,
+) -> BuildOutcome:
+    """Build what changed, then verify every built site against the target's policy (this host's own
+    store, or ``policy_root``): the packages reach build/<target>/rpms only when it passed (package/gate.py).
+    A build that cannot be verified is refused before anything is built, unless ``no_verify``.
+    """
+    target = build_target(target_name, dist)
+    source = _source_for(target, policy_root, no_verify, "build-site")
+    build_packages(
+        root, names, everything, target_name, headers, release, jobs, force, report, policy_version, dist, no_verify
+    )
+    layout = target_layout(root, target)
+    if source is None:
+        released = gate.release(layout.root, _records(layout, choose_sites(root, names, everything)), gate.SKIPPED, "")
+        return BuildOutcome(released, None, None)
+    result = _verify_and_release(root, target, source)
+    return BuildOutcome(_current_paths(layout, choose_sites(root, names, everything)), result, source)
+
+
+def _source_for(target: Target, policy_root: str | None, no_verify: bool, task: str) -> PolicySource | None:
+    if no_verify:
+        if policy_root:
+            raise SitepolicyError("--no-verify and --policy-root: choose one (the root is only for verify)")
+        return None
+    host = host_name()
+    return require_source(target, policy_source(target, policy_root, host), host, task)
+
+
+def _records(layout: TargetLayout, sites: list[Site]) -> list[Path]:
+    """The build records (manifest.json) of the runtime and of ``sites`` that were built."""
+    dirs = [layout.runtime_dir, *(layout.site_dir(s) for s in sites)]
+    return [d / "manifest.json" for d in dirs if (d / "manifest.json").is_file()]
+
+
+def _current_paths(layout: TargetLayout, sites: list[Site]) -> list[Path]:
+    """The current outputs of the runtime and ``sites``: in rpms/ when released, else in unverified/."""
+    return [layout.root / str(p) for m in _records(layout, sites) for p in read_manifest(m.parent).get("outputs", [])]  # type: ignore[union-attr]
+
+
+def _verify_and_release(root: Path, target: Target, source: PolicySource, use_cache: bool = True) -> VerifyResult:
+    """Prove every built site of the target against ``source``; on a pass, release every pending package."""
+    layout = target_layout(root, target)
+    sites = [s for s in load_sites(sites_dir(root)) if selinux_rpm(layout, s) is not None]
+    if not sites:
+        raise SitepolicyError(f"no site is built for {target.name}: nothing to verify")
+    modules = _built_modules(root, target, sites)
+    result = verify_modules(modules, target.store, verify_dir(root, target), use_cache, source.live_root)
+    if result.report.ok:
+        gate.release(layout.root, _records(layout, sites), gate.PASSED, source.description)
+    return result
+
+
+def build_packages(
+    root: Path,
+    names: list[str],
+    everything: bool,
+    target_name: str | None,
+    headers: str | None,
+    release: str = "",
+    jobs: int = 1,
+    force: bool = False,
+    report: Callable[[str], None] = lambda line: None,
+    policy_version: str | None = None,
+    dist: str | None = None,
+    no_verify: bool = False,
 ) -> list[Path]:
     """Build what changed (everything with ``force``), ``jobs`` at a time; return every current output.
+    Gated (the default), new packages wait in build/<target>/unverified/ for verify.
 
     ``release`` empty: releases come from sites.d/releases.lock (see incremental.py), which is updated.
     A number: that release for every package, and the lock is neither read nor written.
@@ -135,15 +216,18 @@ def build(
         return Planned(package, version, digest, number, record_dir, current, site)
 
     plans = [plan(RUNTIME_PACKAGE, __version__, runtime_digest(target), layout.runtime_dir, None)]
-    plans += [plan(s.names.package, s.version, site_digest(s, target, resolved), layout.site_dir(s), s) for s in sites]
+    plans += [
+        plan(s.names.package, s.version, site_digest(s, target, resolved, no_verify), layout.site_dir(s), s)
+        for s in sites
+    ]
     stale = [p for p in plans if not p.current]
     check_against_base([p.site for p in stale if p.site is not None], host_store_names(target) if stale else None)
 
     def job(p: Planned) -> Job:
         def run() -> tuple[Path, ...]:
             if p.site is None:
-                return build_runtime(target, build_dir(root), str(p.release), p.digest).outputs
-            return build_site(p.site, target, resolved, build_dir(root), str(p.release), p.digest).outputs
+                return build_runtime(target, build_dir(root), str(p.release), p.digest, no_verify).outputs
+            return build_site(p.site, target, resolved, build_dir(root), str(p.release), p.digest, no_verify).outputs
 
         return Job(p.package, str(p.release), run)
 
@@ -209,6 +293,10 @@ def target_layout(root: Path, target: Target) -> TargetLayout:
     return TargetLayout(build_dir(root), target)
 
 
+def unverified_dir(root: Path, target_name: str | None) -> Path:
+    return target_layout(root, choose_target(target_name)).unverified
+
+
 def verify_dir(root: Path, target: Target) -> Path:
     return target_layout(root, target).root / "verify"
 
@@ -218,53 +306,52 @@ def _built_modules(root: Path, target: Target, sites: list[Site]) -> list[SiteMo
     return modules_from_rpms(layout, sites, verify_dir(root, target) / "modules")
 
 
-def can_verify(target: Target) -> bool:
-    """verify links against this host's own base policy: the target's store must be installed here."""
-    live = Path("/var/lib/selinux") / target.store / "active/policy.kern"
-    return target.name == host_target().name and live.is_file()
-
-
-def verify(root: Path, names: list[str], target_name: str | None, use_cache: bool = True) -> VerifyResult:
-    """Prove every site in sites.d/ isolated (building any whose RPMs are missing); report ``names`` only if given."""
+def verify(
+    root: Path,
+    names: list[str],
+    target_name: str | None,
+    use_cache: bool = True,
+    headers: str | None = None,
+    policy_root: str | None = None,
+    policy_version: str | None = None,
+    dist: str | None = None,
+) -> tuple[VerifyResult, PolicySource]:
+    """Prove every site in sites.d/ isolated against the target's policy (this host's store, or
+    ``policy_root``), building any whose RPMs are missing (with ``headers``); report ``names`` only if
+    given. A pass releases the packages waiting in unverified/ into rpms/."""
     sites = load_sites(sites_dir(root))
     if not sites:
         raise SitepolicyError("no sites defined in sites.d/ (invoke new-site NAME)")
     chosen = select_sites(sites, names, sites_dir(root)) if names else sites
     target = choose_target(target_name)
-    if not can_verify(target):
-        raise SitepolicyError(
-            f"verify links against this host's own {target.store} policy store; this host "
-            f"({host_target().name}) cannot verify target {target.name}"
-        )
+    source = _source_for(target, policy_root, False, "verify")
     layout = target_layout(root, target)
     missing = [s for s in sites if selinux_rpm(layout, s) is None]
     if missing:  # built like build-site builds them: releases from the lock, the runtime with them
-        build(root, [s.name for s in missing], False, target_name, None)
-    result = verify_modules(_built_modules(root, target, sites), target.store, verify_dir(root, target), use_cache)
+        build_packages(
+            root, [s.name for s in missing], False, target_name, headers, policy_version=policy_version, dist=dist
+        )
+    assert source is not None
+    result = _verify_and_release(root, target, source, use_cache)
     if names:
         report = result.report.restricted_to([s.name for s in chosen])
         result = VerifyResult(report, result.relinked, result.key, result.policy_root)
-    return result
+    return result, source
 
 
-def verify_after_build(root: Path, target_name: str | None, headers: str | None) -> VerifyResult | None:
-    """After build-site: prove every built site of the target, or None when this host cannot link them."""
-    target = choose_target(target_name)
-    if headers or not can_verify(target):
-        return None
-    sites = [s for s in load_sites(sites_dir(root)) if selinux_rpm(target_layout(root, target), s) is not None]
-    if not sites:
-        return None
-    return verify_modules(_built_modules(root, target, sites), target.store, verify_dir(root, target))
+def verify_text(result: VerifyResult, as_json: bool = False, source: PolicySource | None = None) -> str:
+    if as_json:
+        return result.report.to_json().rstrip("\n")
+    against = f"verify: against {source.description}\n" if source is not None else ""
+    return against + render_text(result.report, result.relinked)
 
 
-def verify_text(result: VerifyResult, as_json: bool = False) -> str:
-    return result.report.to_json().rstrip("\n") if as_json else render_text(result.report, result.relinked)
-
-
-def check_verified(result: VerifyResult) -> None:
+def check_verified(result: VerifyResult, unverified: Path | None = None) -> None:
     if not result.report.ok:
-        raise VerifyFailed(f"verify failed: {len(result.report.failures)} check(s) broken; the rules are listed above")
+        held = f"; the packages stay in {unverified}, not in rpms/" if unverified is not None else ""
+        raise VerifyFailed(
+            f"verify failed: {len(result.report.failures)} check(s) broken; the rules are listed above{held}"
+        )
 
 
 def publish(
@@ -277,8 +364,10 @@ def publish(
     force: bool = False,
     with_srpms: bool = False,
     rpms: list[str] | None = None,
+    allow_unverified: bool = False,
 ) -> PublishResult:
-    """Publish what build-site made for a target (or the given RPMs) into a repository of that target."""
+    """Publish what build-site made for a target (or the given RPMs) into a repository of that target.
+    Only packages whose exact bytes passed verify (build/<target>/verified.json), unless ``allow_unverified``."""
     if not repo:
         raise SitepolicyError("--repo DIR is required: the repository directory (one per target)")
     state = RepoState.load(Path(repo))
@@ -296,6 +385,7 @@ def publish(
                 f"nothing built for target {target.name} in {layout.rpms}: "
                 f"run invoke build-site --all --target {target.name} first"
             )
+    gate.check_publishable(target_layout(root, target).root, candidates, allow_unverified)
     key = resolve_key(sign) if sign else None
     return publish_repository(Path(repo).resolve(), candidates, target.name, key, base_url, keep, force)
 
@@ -336,8 +426,12 @@ def build_mock(
     chain: bool,
     progress: Progress,
     runner: Runner = run_tool,
-) -> list[Path]:
+    policy_root: str | None = None,
+    no_verify: bool = False,
+) -> BuildOutcome:
     """build-site --mock: SRPMs here, RPMs from mock, per config; every site reported, then failures raised.
+    mock's packages are gated like a local build's: verified against ``policy_root`` (or this host's own
+    store for its own target) before they reach rpms/, or released unverified with ``no_verify``.
 
     ``release`` empty: each site's release comes from sites.d/releases.lock, as for a local build, with
     the mock config standing for the policy headers (mock brings the target's own); built sites are
@@ -348,6 +442,9 @@ def build_mock(
     if release:
         check_release(release)
     pairs = mock_targets(configs, target_name)
+    if len(pairs) > 1 and policy_root:
+        raise SitepolicyError("--policy-root with several --mock configs: build one target at a time")
+    sources = {target.name: _source_for(target, policy_root, no_verify, "build-site --mock") for _, target in pairs}
     if runner is run_tool:
         require_tool("mock", "mock (Fedora/EL: dnf install mock; then add yourself to the mock group)")
     lock = ReleaseLock.load(sites_dir(root) / LOCK_NAME)
@@ -372,8 +469,19 @@ def build_mock(
     error = failures_error(outcomes)
     if error is not None:
         raise error
-    runtimes = [path for _, target in pairs for path in runtime_outputs(root, target, release)]
-    return [*runtimes, *(path for o in outcomes if o.build for path in o.build.outputs)]
+    for _, target in pairs:
+        runtime_outputs(root, target, release)
+    verified = None
+    paths: list[Path] = []
+    for _, target in pairs:
+        layout = target_layout(root, target)
+        source = sources[target.name]
+        if source is None:
+            gate.release(layout.root, _records(layout, sites), gate.SKIPPED, "")
+        else:
+            verified = _verify_and_release(root, target, source)
+        paths += _current_paths(layout, sites)
+    return BuildOutcome(paths, verified, sources[pairs[-1][1].name])
 
 
 def plan_submission(

@@ -16,11 +16,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import invoke, make_project
+from conftest import invoke, make_project, shared_target
 
 from sitepolicy import workflow
 from sitepolicy.definition.base_policy import resolve_headers
 from sitepolicy.definition.site import load_site
+from sitepolicy.errors import SitepolicyError
 from sitepolicy.package.build import build_site
 from sitepolicy.package.mock import (
     EXIT_CODES,
@@ -122,10 +123,11 @@ class ReplayRecording:
     for real from the SRPM named in the command (a clean rpmbuild --rebuild, as in mock's chroot).
     """
 
-    def __init__(self, tmp_path: Path, scenarios: dict[str, str]) -> None:
+    def __init__(self, tmp_path: Path, scenarios: dict[str, str], headers: Path | None = None) -> None:
         self.tmp_path = tmp_path
         self.scenarios = scenarios  # site name (or "chain") -> recording scenario
         self.commands: list[list[str]] = []
+        self.headers = headers  # the build root's devel tree (default: this host's)
 
     def __call__(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         self.commands.append(argv)
@@ -151,7 +153,7 @@ class ReplayRecording:
             elif code != 0:
                 continue
             topdir = self.tmp_path / "replay" / srpm.name
-            rebuild(srpm, where, topdir, EL9, None, True, EL9_BUILD_ROOT_MACROS)
+            rebuild(srpm, where, topdir, EL9, self.headers, True, EL9_BUILD_ROOT_MACROS)
             shutil.copy(srpm, where / srpm.name)
         output = (RECORDING / scenario / "output").read_text().replace("RESULTDIR", str(destination))
         return subprocess.CompletedProcess(argv, code, output.replace("LOCALREPO", str(destination)), "")
@@ -160,14 +162,40 @@ class ReplayRecording:
 def mock_build(
     root: Path, replay: ReplayRecording, chain: bool = False, release: str = "1"
 ) -> tuple[list[Path] | Exception, list[str]]:
+    """build-site --mock with --no-verify: this Debian host cannot verify an el9 build without a policy root."""
     lines: list[str] = []
     try:
         paths: list[Path] | Exception = workflow.build_mock(
-            root, [], True, [CONFIG], None, release, chain, lines.append, replay
-        )
+            root, [], True, [CONFIG], None, release, chain, lines.append, replay, no_verify=True
+        ).paths
     except MockError as exc:
         paths = exc
     return paths, lines
+
+
+def test_mock_without_a_policy_root_needs_no_verify(tmp_path):
+    root = make_project(tmp_path)
+    replay = ReplayRecording(tmp_path, {"selinux.rskeens.com": "rebuild-ok", "private.rskeens.com": "rebuild-ok"})
+    with pytest.raises(SitepolicyError, match=r"build-site --mock --target el9 cannot be verified here.*--no-verify"):
+        workflow.build_mock(root, [], True, [CONFIG], None, "1", False, lambda line: None, replay)
+    assert replay.commands == [] and not (root / "build" / "el9").exists()
+
+
+@pytest.mark.slow
+def test_mock_packages_are_verified_against_a_policy_root(tmp_path):
+    """mock's packages are gated like a local build's: verified against the el9 root before rpms/."""
+    el9 = shared_target("el9", need_root=True)
+    root = make_project(tmp_path)
+    scenarios = {"selinux.rskeens.com": "rebuild-ok", "private.rskeens.com": "rebuild-ok"}
+    replay = ReplayRecording(tmp_path, scenarios, el9 / "devel")  # an EL 9 build root compiles with el9's headers
+    built = workflow.build_mock(
+        root, [], True, [CONFIG], None, "1", False, lambda line: None, replay, policy_root=str(el9 / "root")
+    )
+    assert built.verified is not None and built.source is not None
+    assert built.source.live_root == (el9 / "root").resolve()
+    assert set(built.verified.report.sites) == {"selinux.rskeens.com", "private.rskeens.com"}
+    released = sorted((root / "build/el9/rpms").glob("*.rpm"))
+    assert len(released) == (5 if built.verified.report.ok else 0)
 
 
 def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
@@ -295,7 +323,7 @@ def test_build_site_mock_from_the_command_line(tmp_path):
 def test_live_mock_build(tmp_path):
     root = make_project(tmp_path)
     config = os.environ.get("SITEPOLICY_MOCK_CONFIG", CONFIG)
-    result = invoke(root, "build-site", "--all", "--mock", config)
+    result = invoke(root, "build-site", "--all", "--mock", config, "--no-verify")
     assert result.returncode == 0, result.stderr
     printed = [Path(line) for line in result.stdout.split()]
     assert len(printed) == 8 and all(p.is_file() for p in printed)  # with sitepolicy-selinux-runtime

@@ -20,6 +20,7 @@ from ..definition.site import Site
 from ..errors import SitepolicyError
 from ..render import Rendered, render_package_files, render_policy, render_runtime, render_spec
 from ..targets import Target
+from .gate import PENDING, SKIPPED, UNVERIFIED
 from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package, rebuild, rpm_db_has
 
 
@@ -41,6 +42,11 @@ class TargetLayout:
     @property
     def srpms(self) -> Path:
         return self.root / "srpms"
+
+    @property
+    def unverified(self) -> Path:
+        """Where a build's packages wait until verify passed (gate.py): unverified/{rpms,srpms}."""
+        return self.root / UNVERIFIED
 
     def site_dir(self, site: Site) -> Path:
         return self.root / "sites" / site.name
@@ -94,26 +100,36 @@ def render_sources(site: Site, target: Target, release: str, directory: Path) ->
 
 
 def build_site(
-    site: Site, target: Target, headers: Headers, build_dir: Path, release: str = "1", digest: str = ""
+    site: Site,
+    target: Target,
+    headers: Headers,
+    build_dir: Path,
+    release: str = "1",
+    digest: str = "",
+    no_verify: bool = False,
 ) -> SiteBuild:
+    """Build one site's packages into build/<target>/unverified/ (into rpms/ with ``no_verify``)."""
     layout = TargetLayout(build_dir, target)
 
     def render(sources: Path) -> Path:
         return render_sources(site, target, release, sources)
 
-    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest)
+    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest, no_verify)
     return SiteBuild(site, target, built.record_dir / "sources", built.srpm, built.rpms)
 
 
-def build_runtime(target: Target, build_dir: Path, release: str = "1", digest: str = "") -> PackageBuild:
-    """sitepolicy-selinux-runtime for ``target``: the reconcile script and its file triggers."""
+def build_runtime(
+    target: Target, build_dir: Path, release: str = "1", digest: str = "", no_verify: bool = False
+) -> PackageBuild:
+    """sitepolicy-selinux-runtime for ``target``: the reconcile script and its file triggers. Gated with the
+    sites it serves: it reaches rpms/ with them."""
     layout = TargetLayout(build_dir, target)
 
     def render(sources: Path) -> Path:
         render_runtime(target, release).write(sources)
         return sources / f"{RUNTIME_PACKAGE}.spec"
 
-    return _build_package(RUNTIME_PACKAGE, render, layout, layout.runtime_dir, None, release, digest)
+    return _build_package(RUNTIME_PACKAGE, render, layout, layout.runtime_dir, None, release, digest, no_verify)
 
 
 def _build_package(
@@ -124,8 +140,10 @@ def _build_package(
     headers: Headers | None,
     release: str,
     digest: str,
+    no_verify: bool,
 ) -> PackageBuild:
-    """Render into a staging directory, build the SRPM, rebuild it, check, move into place."""
+    """Render into a staging directory, build the SRPM, rebuild it, check, move into place: unverified/
+    until verify passed (gate.py), or rpms/ at once with ``no_verify``."""
     layout.staging.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=layout.staging))
     try:
@@ -136,10 +154,12 @@ def _build_package(
         # Debian's rpm database is empty: BuildRequires would all be "missing" there.
         nodeps = not _host_has_devel()
         headers_dir = None if headers is None or headers.is_host else headers.directory
-        rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps, policy_defines(headers))
+        # BUILDINFO says whether these packages are released only after verify passed
+        defines = {**policy_defines(headers), "sp_verify": SKIPPED if no_verify else "required before release"}
+        rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps, defines)
         for path in rpms:
             check_scriptlets_expanded(read_package(path))
-        manifest = {"name": name, "release": release, "digest": digest}
+        manifest = {"name": name, "release": release, "digest": digest, "verify": SKIPPED if no_verify else PENDING}
         return _publish_outputs(layout, record_dir, sources, srpm, rpms, manifest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -170,18 +190,33 @@ def read_manifest(record_dir: Path) -> dict[str, object]:
 def _publish_outputs(
     layout: TargetLayout, record_dir: Path, sources: Path, srpm: Path, rpms: list[Path], manifest: dict[str, str]
 ) -> PackageBuild:
-    """Move a complete build into build/<target>/, replacing the package's previous outputs."""
-    for old in read_manifest(record_dir).get("outputs", []):  # type: ignore[union-attr]
-        (layout.root / str(old)).unlink(missing_ok=True)
-    layout.rpms.mkdir(parents=True, exist_ok=True)
-    layout.srpms.mkdir(parents=True, exist_ok=True)
-    final_rpms = tuple(_move(path, layout.rpms / path.name) for path in rpms)
-    final_srpm = _move(srpm, layout.srpms / srpm.name)
+    """Move a complete build into build/<target>/, replacing the package's previous outputs.
+
+    A build waiting for verify (manifest verify: pending) goes into unverified/{rpms,srpms}; the files
+    of its last verified build stay in rpms/ (``promoted``) until gate.promote replaces them.
+    """
+    previous = read_manifest(record_dir)
+    promoted = [str(p) for p in previous.get("promoted", []) or []]  # type: ignore[union-attr]
+    for old in previous.get("outputs", []):  # type: ignore[union-attr]
+        if str(old) not in promoted:
+            (layout.root / str(old)).unlink(missing_ok=True)
+    base = layout.unverified if manifest.get("verify") == PENDING else layout.root
+    if base == layout.root:  # straight into rpms/: these replace the promoted files
+        for old in promoted:
+            (layout.root / old).unlink(missing_ok=True)
+        promoted = []
+    (base / "rpms").mkdir(parents=True, exist_ok=True)
+    (base / "srpms").mkdir(parents=True, exist_ok=True)
+    final_rpms = tuple(_move(path, base / "rpms" / path.name) for path in rpms)
+    final_srpm = _move(srpm, base / "srpms" / srpm.name)
     new_record = record_dir.with_name(record_dir.name + ".new")
     shutil.rmtree(new_record, ignore_errors=True)
     shutil.copytree(sources, new_record / "sources")
     outputs = [str(p.relative_to(layout.root)) for p in (*final_rpms, final_srpm)]
-    (new_record / "manifest.json").write_text(json.dumps({**manifest, "outputs": outputs}, indent=2) + "\n")
+    if base == layout.root:
+        promoted = outputs
+    record = {**manifest, "outputs": outputs, "promoted": promoted}
+    (new_record / "manifest.json").write_text(json.dumps(record, indent=2) + "\n")
     shutil.rmtree(record_dir, ignore_errors=True)
     new_record.rename(record_dir)
     return PackageBuild(record_dir, final_srpm, final_rpms)
@@ -192,7 +227,8 @@ def publish_site_outputs(
 ) -> SiteBuild:
     """Move a site's packages built elsewhere (mock) into build/<target>/. Without a digest in its
     manifest, the next local build-site rebuilds the site rather than taking mock's packages as its own."""
-    built = _publish_outputs(layout, layout.site_dir(site), sources, srpm, rpms, {"name": site.name, "digest": ""})
+    manifest = {"name": site.name, "digest": "", "verify": PENDING}
+    built = _publish_outputs(layout, layout.site_dir(site), sources, srpm, rpms, manifest)
     return SiteBuild(site, target, built.record_dir / "sources", built.srpm, built.rpms)
 
 

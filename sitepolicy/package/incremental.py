@@ -52,9 +52,11 @@ def headers_fingerprint(directory: Path) -> str:
     return h.hexdigest()
 
 
-def site_digest(site: Site, target: Target, headers: Headers) -> str:
+def site_digest(site: Site, target: Target, headers: Headers, no_verify: bool = False) -> str:
+    """``no_verify``: BUILDINFO says so, so it is another package."""
     version = headers.policy_version.value if headers.policy_version else ""
-    return site_digest_with(site, target, f"{headers_fingerprint(headers.directory)} policy {version}")
+    skipped = " no-verify" if no_verify else ""
+    return site_digest_with(site, target, f"{headers_fingerprint(headers.directory)} policy {version}{skipped}")
 
 
 def site_digest_with(site: Site, target: Target, headers_identity: str) -> str:
