@@ -61,6 +61,7 @@ case "$cmd" in
     test)
         setup
         "$VENV/bin/ruff" check sitepolicy tests tasks.py benchmarks
+        "$VENV/bin/mypy"  # strict, on the library (pyproject.toml [tool.mypy])
         if [ "${1:-}" = "--quick" ]; then
             shift
             exec "$VENV/bin/python" -m pytest -m "not e2e" "$@"

@@ -8,9 +8,17 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from sitepolicy import workflow
-from sitepolicy.cli import OptionalSite, exit_for
+from sitepolicy.cli import OptionalSite, boundary
+from sitepolicy.definition.run import describe_sites
+from sitepolicy.definition.run import new_site as write_starter
 from sitepolicy.errors import SitepolicyError
+from sitepolicy.package.run import build as build_packages
+from sitepolicy.package.run import build_mock, mock_targets, plan_build, plan_mock
+from sitepolicy.project import Project
+from sitepolicy.publish.run import plan_submission, publish_plan, run_submission
+from sitepolicy.publish.run import publish as publish_packages
+from sitepolicy.verify.run import check_verified, current_outputs, verify_built, verify_source, verify_text
+from sitepolicy.verify.run import verify as verify_sites
 
 ROOT = Path(__file__).resolve().parent
 
@@ -46,8 +54,10 @@ POLICY_ROOT_HELP = (
         "release": "RPM release for every package (default: automatic, from sites.d/releases.lock)",
         "jobs": "packages to build at once (default: one per CPU core)",
         "force": "rebuild even the packages whose inputs did not change",
+        "dry_run": "print what would be built (package and release), build nothing",
     },
 )
+@boundary
 def build_site(
     c,
     site=None,
@@ -59,52 +69,70 @@ def build_site(
     force=False,
     mock=None,
     chain=False,
-    policy_version="",
-    dist="",
+    dry_run=False,
     policy_root="",
     no_verify=False,
+    policy_version="",
+    dist="",
 ):
-    """Build what changed, verify, and release: RPMs reach build/<target>/rpms only when verify passed."""
+    """Build what changed, verify, release: RPMs reach build/<target>/rpms only when verify passed."""
     names = [site] if site else []
-    try:
-        if mock:
-            built = workflow.build_mock(
-                ROOT, names, all, mock, target or None, release, chain, _progress, policy_root=policy_root or None,
-                no_verify=no_verify,
-            )  # fmt: skip
-        elif chain:
-            raise SitepolicyError("--chain needs --mock CONFIG")
-        else:
-            built = workflow.build(
-                ROOT,
+    project = Project(ROOT, target or None, dist or None)
+    if chain and not mock:
+        raise SitepolicyError("--chain needs --mock CONFIG")
+    if dry_run:
+        plan = (
+            plan_mock(project, names, all, mock, release)
+            if mock
+            else plan_build(
+                project,
                 names,
                 all,
-                target or None,
                 headers or None,
                 release,
-                jobs=jobs or os.cpu_count() or 1,
-                force=force,
-                report=_progress,
-                policy_version=policy_version or None,
-                dist=dist or None,
-                policy_root=policy_root or None,
-                no_verify=no_verify,
+                force,
+                jobs or os.cpu_count() or 1,
+                policy_version or None,
             )
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
-    # on stderr: stdout is the released paths, one per line
-    if built.verified is None:
-        print("verify: skipped (--no-verify): the packages are in rpms/, recorded as not verified", file=sys.stderr)
-        for path in built.paths:
-            print(path)
+        )
+        print(plan.describe())
         return
-    print(workflow.verify_text(built.verified, source=built.source), file=sys.stderr)
-    try:
-        workflow.check_verified(built.verified, workflow.unverified_dir(ROOT, target or None))
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
-    for path in built.paths:
-        print(path)
+    # each target built: refused before anything is built when it cannot be verified (and no --no-verify)
+    projects = [project.with_target(t.name) for _, t in mock_targets(mock, target or None)] if mock else [project]
+    sources = [verify_source(p, policy_root or None, no_verify, "build-site") for p in projects]
+    chosen = project.choose(names, all)
+    if mock:
+        try:
+            build_mock(project, names, all, mock, release, chain, _progress)
+        except SitepolicyError:
+            for built_for, source in zip(projects, sources):
+                if source is None:  # --no-verify: what mock did build is released, as such
+                    verify_built(built_for, None, chosen)
+            raise
+    else:
+        build_packages(
+            project,
+            names,
+            all,
+            headers or None,
+            release,
+            jobs=jobs or os.cpu_count() or 1,
+            force=force,
+            report=_progress,
+            policy_version=policy_version or None,
+            no_verify=no_verify,
+        )
+    for built_for, source in zip(projects, sources):
+        verified = verify_built(built_for, source, chosen)
+        # on stderr: stdout is the released paths, one per line
+        if verified is None:
+            print("verify: skipped (--no-verify): the packages are in rpms/, recorded as not verified", file=sys.stderr)
+        else:
+            print(verify_text(verified, source=source), file=sys.stderr)
+            check_verified(verified, built_for.layout.unverified)
+    for built_for in projects:
+        for path in current_outputs(built_for, chosen):
+            print(path)
 
 
 @task(
@@ -120,41 +148,30 @@ def build_site(
         "dist": "with --headers: the dist tag of what it builds",
     },
 )
+@boundary
 def verify(c, site=None, json=False, target="", headers="", policy_root="", policy_version="", dist=""):
     """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure.
-    A pass releases packages waiting in build/<target>/unverified/ into rpms/."""
-    try:
-        result, source = workflow.verify(
-            ROOT,
-            [site] if site else [],
-            target or None,
-            headers=headers or None,
-            policy_root=policy_root or None,
-            policy_version=policy_version or None,
-            dist=dist or None,
-        )
-        print(workflow.verify_text(result, as_json=json, source=source))
-        workflow.check_verified(result)
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    A pass releases the packages waiting in build/<target>/unverified/ into rpms/."""
+    project = Project(ROOT, target or None, dist or None)
+    result, source = verify_sites(
+        project, [site] if site else [], True, headers or None, policy_root or None, policy_version or None
+    )
+    print(verify_text(result, as_json=json, source=source))
+    check_verified(result)
 
 
 @task(name="list-sites")
+@boundary
 def list_sites(c):
     """Show every definition in sites.d/ and what each will produce."""
-    try:
-        print(workflow.describe_sites(ROOT))
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    print(describe_sites(Project(ROOT)))
 
 
 @task(name="new-site", help={"name": "the site's DNS name"})
+@boundary
 def new_site(c, name):
     """Write a commented starter definition sites.d/<name>.yaml."""
-    try:
-        print(workflow.new_site(ROOT, name))
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    print(write_starter(Project(ROOT), name))
 
 
 @task(
@@ -169,28 +186,32 @@ def new_site(c, name):
         "target": "target whose build/<target>/rpms to publish (default: the repository's, else this host's OS)",
         "with_srpms": "publish the source packages too (into SRPMS/)",
         "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
+        "dry_run": "print the packages that would be offered to the repository, change nothing",
         "allow_unverified": "publish packages without a passing verify record (built with --no-verify)",
     },
 )
+@boundary
 def publish(
-    c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None, allow_unverified=False
+    c,
+    repo="",
+    sign="",
+    base_url="",
+    keep=3,
+    force=False,
+    target="",
+    with_srpms=False,
+    rpm=None,
+    dry_run=False,
+    allow_unverified=False,
 ):
-    """Sign and publish the built RPMs into a yum repository, with metadata, key and a .repo file."""
-    try:
-        result = workflow.publish(
-            ROOT,
-            repo,
-            target or None,
-            sign or None,
-            base_url or None,
-            int(keep),
-            force,
-            with_srpms,
-            rpm or [],
-            allow_unverified,
-        )
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    """Sign and publish the verified RPMs into a yum repository, with metadata, key and a .repo file."""
+    project = Project(ROOT, target or None)
+    if dry_run:
+        print(publish_plan(project, repo, sign or None, with_srpms, rpm or [], allow_unverified).describe())
+        return
+    result = publish_packages(
+        project, repo, sign or None, base_url or None, int(keep), force, with_srpms, rpm or [], allow_unverified
+    )
     for name in result.added:
         print(f"published {name}")
     for name in result.unchanged:
@@ -214,19 +235,15 @@ def publish(
         "dry_run": "build the SRPMs and print the commands, run nothing",
     },
 )
+@boundary
 def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", dry_run=False):
     """Build the SRPMs here and submit them to Copr or Koji."""
-    try:
-        plan = workflow.plan_submission(
-            ROOT, site or [], copr or None, chroot or [], koji or None, target or None, release
-        )
-        if dry_run:
-            for line in plan.shell():
-                print(line)
-            return
-        workflow.run_submission(plan, _progress)
-    except SitepolicyError as exc:
-        raise exit_for(exc) from None
+    plan = plan_submission(Project(ROOT, target or None), site or [], copr or None, chroot or [], koji or None, release)
+    if dry_run:
+        for line in plan.shell():
+            print(line)
+        return
+    run_submission(plan, _progress)
     for line in plan.shell():
         print(line)
 
@@ -239,6 +256,7 @@ def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", 
         "verbose": "print the evidence of passing checks too",
     }
 )
+@boundary
 def e2e(c, keep=False, accel="", mirror="", verbose=False):
     """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
     from sitepolicy.e2e.guest import Accel
@@ -246,8 +264,8 @@ def e2e(c, keep=False, accel="", mirror="", verbose=False):
 
     try:
         run = run_e2e(ROOT, keep=keep, accel=Accel(accel) if accel else None, mirror=mirror or None)
-    except (SitepolicyError, ValueError) as exc:
-        raise exit_for(exc if isinstance(exc, SitepolicyError) else SitepolicyError(str(exc))) from None
+    except ValueError as exc:  # an --accel that is neither kvm nor tcg
+        raise SitepolicyError(str(exc)) from None
     print(run.report.to_text(verbose=verbose))
     print(f"guest: {run.machine.accel.value}, image {run.image.key}; report: {run.work_dir}")
     if not run.report.passed:

@@ -25,8 +25,10 @@ from pathlib import Path
 from machine import describe, describe_load, make_project, write_definitions  # sets sys.path for the two below
 from rpmroot import Call, RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay
 
-from sitepolicy import workflow
 from sitepolicy.definition.site import load_sites
+from sitepolicy.package.run import build as build_packages
+from sitepolicy.package.run import outputs as outputs_of
+from sitepolicy.project import Project
 from sitepolicy.targets import host_target
 
 
@@ -34,7 +36,7 @@ def build(work: Path, count: int) -> tuple[dict[str, Path], Path, list]:
     project = make_project(work / "project")
     write_definitions(project / "sites.d", count)
     start = time.monotonic()
-    outputs = workflow.build_packages(project, [], True, None, None, jobs=2)  # the packages; verify is not timed here
+    outputs = outputs_of(build_packages(Project(project), [], True, None, jobs=2))
     print(f"built {count} sites and the runtime in {time.monotonic() - start:.0f} s (-j 2)")
     selinux = {
         p.name.split("-selinux-")[0].removeprefix("sitepolicy-"): p for p in outputs if "-selinux-1.0-" in p.name

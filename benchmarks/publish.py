@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sitepolicy.definition.base_policy import resolve_headers
 from sitepolicy.definition.site import site_from_mapping
 from sitepolicy.package.build import build_sites
+from sitepolicy.package.headers import resolve_headers
 from sitepolicy.publish.metadata import metadata_problems
 from sitepolicy.publish.repo import publish
 from sitepolicy.publish.signing import resolve_key

@@ -17,9 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from machine import describe, describe_load
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import compile_module, resolve_headers
 from sitepolicy.definition.site import Site, site_from_mapping
+from sitepolicy.package.headers import resolve_headers
 from sitepolicy.render import render_policy
 from sitepolicy.targets import host_target
 from sitepolicy.verify import verify_modules

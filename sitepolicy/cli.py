@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Any
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, TypeVar
 
-from invoke import Exit, Task
-from invoke.parser import Argument
+from invoke.exceptions import Exit
+from invoke.parser.argument import Argument
+from invoke.tasks import Task
 
 from .errors import SitepolicyError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def exit_for(exc: SitepolicyError) -> Exit:
     """The message and exit status a task ends with; never a traceback."""
     return Exit(f"sitepolicy: {exc}", code=exc.exit_code)
+
+
+def boundary(body: F) -> F:
+    """The task boundary: a SitepolicyError raised anywhere in ``body`` becomes its message and exit status.
+
+    functools.wraps keeps the signature, which invoke reads for the task's arguments.
+    """
+
+    @functools.wraps(body)
+    def task_body(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except SitepolicyError as exc:
+            raise exit_for(exc) from None
+
+    return task_body  # type: ignore[return-value]
 
 
 class _OptionalPositional(Argument):
@@ -24,7 +46,7 @@ class _OptionalPositional(Argument):
     None. This argument reads as None while tokens are parsed, and as "" in that final check only.
     """
 
-    @property  # type: ignore[override]
+    @property
     def value(self) -> Any:
         raw = self._value if self._value is not None else self.default
         if raw is None and _called_from("complete_context"):
@@ -37,7 +59,7 @@ class _OptionalPositional(Argument):
 
 
 def _called_from(function: str, depth: int = 4) -> bool:
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(depth):
         if frame is None:
             return False
@@ -47,7 +69,7 @@ def _called_from(function: str, depth: int = 4) -> bool:
     return False
 
 
-class OptionalSite(Task):
+class OptionalSite(Task[Callable[..., Any]]):
     """A task whose `site` argument is an optional positional: `invoke verify`, `invoke verify NAME`,
     `invoke build-site NAME` or `invoke build-site --all`."""
 

@@ -46,3 +46,24 @@ class ToolError(SitepolicyError):
         if tail:
             message += f"\n--- last lines of its output ---\n{tail}"
         super().__init__(message)
+
+
+class ToolMissingError(SitepolicyError):
+    """A tool sitepolicy needs is not installed; the message says what to install."""
+
+    def __init__(self, tool: str, message: str) -> None:
+        self.tool = tool
+        super().__init__(message)
+
+
+class E2EError(SitepolicyError):
+    """A failure of the end-to-end guest harness; the message says what failed and what to do."""
+
+
+class GuestError(E2EError):
+    """The guest hung, crashed or returned no results; carries the console tail."""
+
+    def __init__(self, message: str, console_tail: str = "") -> None:
+        self.console_tail = console_tail
+        text = message if not console_tail else f"{message}\n--- console (tail) ---\n{console_tail}"
+        super().__init__(text)

@@ -1,4 +1,5 @@
-"""Render the text a site ships (policy module, spec, unit, pool configuration) from templates.
+"""Render the text a site ships (policy module, spec, unit, pool configuration) from templates; the one
+Jinja environment of sitepolicy (the starter definition and the .repo file are rendered here too).
 
 Templates hold the text; this module only hands them validated values. StrictUndefined turns a
 misspelt variable into an error instead of an empty string in kernel policy or a root shell script.
@@ -16,13 +17,14 @@ import jinja2
 
 from . import __version__
 from .definition import fingerprint
-from .definition.runtime import runtime_context
+from .definition.names import RECONCILE, RUNTIME_PACKAGE, RUNTIME_STATE_DIR, fc_dir, module_dir
 from .definition.site import DOCROOT_TREES, Site
 from .targets import Target
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_TEMPLATES = PROJECT_ROOT / "policy-templates"
 SPEC_TEMPLATES = PROJECT_ROOT / "specs"
+TEMPLATES = PROJECT_ROOT / "templates"  # what is not a package's: the starter definition, the .repo file
 
 # Characters with a meaning in the regular expressions of .fc files (POSIX ERE and PCRE alike).
 _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
@@ -70,6 +72,20 @@ def _docroot_tree(site: Site) -> str:
     raise AssertionError(f"docroot {site.docroot} passed validation outside {DOCROOT_TREES}")
 
 
+def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
+    """The values the runtime's templates, and the site spec's scriptlets, may use."""
+    return {
+        "package": RUNTIME_PACKAGE,
+        "target": target,
+        "tool_version": __version__,
+        "release": release,
+        "reconcile": RECONCILE,
+        "state_dir": RUNTIME_STATE_DIR,
+        "module_dir": module_dir(target.store),
+        "fc_dir": fc_dir(target.store),
+    }
+
+
 def site_context(site: Site, target: Target, release: str = "1") -> dict[str, Any]:
     """The values every template of a site may use."""
     names = site.names
@@ -95,10 +111,52 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
     }
 
 
+RELEASE_PLACEHOLDER = "@RELEASE@"  # stands for the release in a spec rendered before its release is known
+
+
+@dataclass(frozen=True)
+class SiteSources:
+    """Everything a site's source package holds, rendered once: the policy module, the package files
+    and the spec, whose release is left as RELEASE_PLACEHOLDER (the digest is taken before the release
+    is chosen; the templates use ``release`` verbatim, so filling it in equals rendering with it)."""
+
+    site: Site
+    target: Target
+    policy: Rendered
+    files: Rendered
+    spec_template: str
+
+    @property
+    def spec_name(self) -> str:
+        return f"{self.site.names.package}.spec"
+
+    def spec(self, release: str) -> str:
+        return self.spec_template.replace(RELEASE_PLACEHOLDER, release)
+
+    def write(self, directory: Path, release: str) -> Path:
+        """Write the sources and the spec with ``release`` into ``directory``; return the spec's path."""
+        self.policy.write(directory)
+        self.files.write(directory)
+        Rendered({self.spec_name: self.spec(release)}).write(directory)
+        return directory / self.spec_name
+
+
+def render_site(site: Site, target: Target) -> SiteSources:
+    """The one render of a site per build: its digest and its package are both taken from this."""
+    context = site_context(site, target, RELEASE_PLACEHOLDER)
+    policy = _policy(context, site, POLICY_TEMPLATES)
+    files = _package_files(context, site, SPEC_TEMPLATES)
+    spec = _spec(context, [*policy.files, *files.files], SPEC_TEMPLATES)
+    return SiteSources(site, target, policy, files, spec)
+
+
 def render_policy(site: Site, target: Target, templates: Path = POLICY_TEMPLATES) -> Rendered:
     """The module's .te, .fc and .if, named after the module."""
+    return _policy(site_context(site, target), site, templates)
+
+
+def _policy(context: dict[str, Any], site: Site, templates: Path) -> Rendered:
     env = _environment(templates)
-    context = site_context(site, target)
     module = site.names.module
     return Rendered(
         {f"{module}.{ext}": env.get_template(f"site.{ext}.j2").render(context) for ext in ("te", "fc", "if")}
@@ -108,15 +166,14 @@ def render_policy(site: Site, target: Target, templates: Path = POLICY_TEMPLATES
 # Files the -php-fpm package installs, rendered from specs/files/, keyed by template.
 PACKAGE_FILES: dict[str, str] = {
     "php-fpm.service.j2": "{unit}",
-    "php-fpm.conf.j2": "{package}-php-fpm.conf",
+    "php-fpm.conf.j2": "{package}-php-fpm.conf",  # the pool of {package}-php-fpm
     "tmpfiles.conf.j2": "{package}-tmpfiles.conf",
     "sysusers.conf.j2": "{package}-sysusers.conf",
 }
 
 
-def render_package_files(site: Site, target: Target, templates: Path = SPEC_TEMPLATES) -> Rendered:
+def _package_files(context: dict[str, Any], site: Site, templates: Path) -> Rendered:
     env = _environment(templates / "files")
-    context = site_context(site, target)
     names = site.names
     return Rendered(
         {
@@ -126,18 +183,14 @@ def render_package_files(site: Site, target: Target, templates: Path = SPEC_TEMP
     )
 
 
-def render_spec(
-    site: Site,
-    target: Target,
-    release: str,
-    sources: list[str],
-    templates: Path = SPEC_TEMPLATES,
-) -> str:
+def _spec(context: dict[str, Any], sources: list[str], templates: Path) -> str:
     """The spec of the site's source package; ``sources`` lists its Source files in order."""
-    env = _environment(templates)
-    context = site_context(site, target, release)
-    context["sources"] = sources
-    return env.get_template("site.spec.j2").render(context)
+    return _environment(templates).get_template("site.spec.j2").render({**context, "sources": sources})
+
+
+def render_template(template: str, **context: object) -> str:
+    """One template of templates/ (new-site.yaml.j2, sites.repo.j2), given validated values."""
+    return _environment(TEMPLATES).get_template(template).render(context)
 
 
 def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATES) -> Rendered:
@@ -146,6 +199,6 @@ def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATE
     return Rendered(
         {
             "reconcile": _environment(templates / "files").get_template("reconcile.j2").render(context),
-            "sitepolicy-selinux-runtime.spec": _environment(templates).get_template("runtime.spec.j2").render(context),
+            f"{RUNTIME_PACKAGE}.spec": _environment(templates).get_template("runtime.spec.j2").render(context),
         }
     )

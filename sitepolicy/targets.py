@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .errors import TargetError
 
@@ -58,59 +59,43 @@ class Target:
         raise TargetError(f"target {self.name} knows no web server {name!r} (known: {', '.join(WEB_SERVERS)})")
 
 
+def _enterprise_linux(major: int, module_format: int | None) -> Target:
+    """RHEL and its rebuilds: one layout on every major release, mock's AlmaLinux+EPEL root."""
+    return _red_hat(
+        name=f"el{major}",
+        description=f"RHEL, AlmaLinux, Rocky Linux {major}",
+        dist=f".el{major}",
+        module_format=module_format,
+        mock_config=f"alma+epel-{major}-x86_64",
+        os_release=tuple((os_id, str(major)) for os_id in ("rhel", "almalinux", "rocky", "centos")),
+    )
+
+
+def _red_hat(**differences: Any) -> Target:
+    """What Fedora and EL share: the targeted policy, php-fpm in /usr/sbin, nginx (group nginx) or httpd
+    (group apache), shadow-utils."""
+    common = {
+        "store": "targeted",
+        "php_fpm": Path("/usr/sbin/php-fpm"),
+        "php_fpm_package": "php-fpm",
+        "web_servers": (WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
+        "useradd_package": "shadow-utils",
+    }
+    return Target(**{**common, **differences})
+
+
 PROFILES: dict[str, Target] = {
     t.name: t
     for t in (
-        Target(
-            name="el8",
-            description="RHEL, AlmaLinux, Rocky Linux 8",
-            dist=".el8",
-            store="targeted",
-            php_fpm=Path("/usr/sbin/php-fpm"),
-            php_fpm_package="php-fpm",
-            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
-            useradd_package="shadow-utils",
-            # libsepol 2.9 reads module formats up to 19.
-            module_format=19,
-            mock_config="alma+epel-8-x86_64",
-            os_release=(("rhel", "8"), ("almalinux", "8"), ("rocky", "8"), ("centos", "8")),
-        ),
-        Target(
-            name="el9",
-            description="RHEL, AlmaLinux, Rocky Linux 9",
-            dist=".el9",
-            store="targeted",
-            php_fpm=Path("/usr/sbin/php-fpm"),
-            php_fpm_package="php-fpm",
-            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
-            useradd_package="shadow-utils",
-            # EL 9.0 shipped libsepol 3.3 (formats up to 20); 19 is read by every EL 9 minor release.
-            module_format=19,
-            mock_config="alma+epel-9-x86_64",
-            os_release=(("rhel", "9"), ("almalinux", "9"), ("rocky", "9"), ("centos", "9")),
-        ),
-        Target(
-            name="el10",
-            description="RHEL, AlmaLinux, Rocky Linux 10",
-            dist=".el10",
-            store="targeted",
-            php_fpm=Path("/usr/sbin/php-fpm"),
-            php_fpm_package="php-fpm",
-            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
-            useradd_package="shadow-utils",
-            module_format=None,
-            mock_config="alma+epel-10-x86_64",
-            os_release=(("rhel", "10"), ("almalinux", "10"), ("rocky", "10"), ("centos", "10")),
-        ),
-        Target(
+        # libsepol 2.9 reads module formats up to 19.
+        _enterprise_linux(8, module_format=19),
+        # EL 9.0 shipped libsepol 3.3 (formats up to 20); 19 is read by every EL 9 minor release.
+        _enterprise_linux(9, module_format=19),
+        _enterprise_linux(10, module_format=None),
+        _red_hat(
             name="fedora",
             description="Fedora (current releases)",
             dist="",  # .fcNN: the Fedora host's own %{dist}, or --dist (with_dist)
-            store="targeted",
-            php_fpm=Path("/usr/sbin/php-fpm"),
-            php_fpm_package="php-fpm",
-            web_servers=(WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
-            useradd_package="shadow-utils",
             module_format=None,
             mock_config="fedora-rawhide-x86_64",
             os_release=(("fedora", ""),),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sitepolicy.definition.base_policy import Headers, resolve_headers
 from sitepolicy.definition.site import Site, load_sites
 from sitepolicy.package.build import PackageBuild, SiteBuild, build_runtime, build_sites
+from sitepolicy.package.headers import Headers, resolve_headers
 from sitepolicy.targets import Target, host_target
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import base_policy_names, check_against_base, compile_module
+from sitepolicy.definition.base_policy import base_policy_names, check_against_base
 from sitepolicy.definition.site import site_from_mapping
 from sitepolicy.errors import DefinitionError
 from sitepolicy.verify.policyroot import link_policy

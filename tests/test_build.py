@@ -7,10 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from policy_tools import declared_types, module_cil
 
-from sitepolicy.definition.base_policy import declared_types, module_cil
 from sitepolicy.errors import SitepolicyError
-from sitepolicy.package.rpmbuild import PackageInfo, check_scriptlets_expanded, read_package, read_payload_file, rebuild
+from sitepolicy.inspect import PackageInfo, check_scriptlets_expanded, read_package, read_payload_file
+from sitepolicy.package.rpmbuild import rebuild
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -227,8 +228,8 @@ EXTRA_HEADERS = [Path(p) for p in os.environ.get("SITEPOLICY_EXTRA_HEADERS", "")
 @pytest.mark.skipif(not EXTRA_HEADERS, reason="set SITEPOLICY_EXTRA_HEADERS=DIR[:DIR] to a target's devel tree")
 @pytest.mark.parametrize("headers_dir", EXTRA_HEADERS, ids=str)
 def test_templates_compile_against_other_headers(headers_dir, example_sites, tmp_path):
-    from sitepolicy.definition.base_policy import resolve_headers
     from sitepolicy.package.build import build_site
+    from sitepolicy.package.headers import resolve_headers
     from sitepolicy.targets import get_target
 
     el9 = get_target("el9")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import shared_target
 
-from sitepolicy.definition.base_policy import resolve_headers
 from sitepolicy.errors import TargetError
+from sitepolicy.inspect import read_package
 from sitepolicy.package.build import build_site
-from sitepolicy.package.rpmbuild import read_package
+from sitepolicy.package.headers import resolve_headers
 from sitepolicy.targets import get_target, with_dist
 
 FEDORA = get_target("fedora")

@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 from conftest import invoke, make_project, shared_target
 
-from sitepolicy import workflow
-from sitepolicy.definition.base_policy import resolve_headers
 from sitepolicy.definition.site import load_site
-from sitepolicy.errors import SitepolicyError
+from sitepolicy.inspect import read_package
 from sitepolicy.package.build import build_site
+from sitepolicy.package.headers import resolve_headers
 from sitepolicy.package.mock import (
     EXIT_CODES,
     Log,
@@ -32,10 +31,13 @@ from sitepolicy.package.mock import (
     rebuild_command,
     target_for_build_root,
 )
-from sitepolicy.package.rpmbuild import read_package, rebuild
+from sitepolicy.package.rpmbuild import rebuild
+from sitepolicy.package.run import build_mock
+from sitepolicy.project import Project
 from sitepolicy.publish.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target
 from sitepolicy.publish.submit import explain as explain_submit
 from sitepolicy.targets import get_target
+from sitepolicy.verify.run import current_outputs, verify_built, verify_source
 
 RECORDING = Path(__file__).parent / "data" / "mock-recording"
 CONFIG = "alma+epel-9-x86_64"
@@ -165,37 +167,45 @@ def mock_build(
     """build-site --mock with --no-verify: this Debian host cannot verify an el9 build without a policy root."""
     lines: list[str] = []
     try:
-        paths: list[Path] | Exception = workflow.build_mock(
-            root, [], True, [CONFIG], None, release, chain, lines.append, replay, no_verify=True
-        ).paths
+        project = Project(root)
+        el9 = project.with_target("el9")
+        try:
+            build_mock(project, [], True, [CONFIG], release, chain, lines.append, replay)
+        finally:  # released as --no-verify releases them, also what was built when another site failed
+            verify_built(el9, None, list(project.sites))
+        paths: list[Path] | Exception = current_outputs(el9, list(project.sites))
     except MockError as exc:
         paths = exc
     return paths, lines
 
 
 def test_mock_without_a_policy_root_needs_no_verify(tmp_path):
+    """Refused before mock runs (mock is not even installed here): the message names both ways out."""
     root = make_project(tmp_path)
-    replay = ReplayRecording(tmp_path, {"selinux.rskeens.com": "rebuild-ok", "private.rskeens.com": "rebuild-ok"})
-    with pytest.raises(SitepolicyError, match=r"build-site --mock --target el9 cannot be verified here.*--no-verify"):
-        workflow.build_mock(root, [], True, [CONFIG], None, "1", False, lambda line: None, replay)
-    assert replay.commands == [] and not (root / "build" / "el9").exists()
+    result = invoke(root, "build-site", "--all", "--mock", CONFIG)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "build-site --target el9 cannot be verified here" in result.stderr and "--no-verify" in result.stderr
+    assert not (root / "build" / "el9").exists()
 
 
 @pytest.mark.slow
 def test_mock_packages_are_verified_against_a_policy_root(tmp_path):
     """mock's packages are gated like a local build's: verified against the el9 root before rpms/."""
-    el9 = shared_target("el9", need_root=True)
+    el9_tree = shared_target("el9", need_root=True)
     root = make_project(tmp_path)
     scenarios = {"selinux.rskeens.com": "rebuild-ok", "private.rskeens.com": "rebuild-ok"}
-    replay = ReplayRecording(tmp_path, scenarios, el9 / "devel")  # an EL 9 build root compiles with el9's headers
-    built = workflow.build_mock(
-        root, [], True, [CONFIG], None, "1", False, lambda line: None, replay, policy_root=str(el9 / "root")
-    )
-    assert built.verified is not None and built.source is not None
-    assert built.source.live_root == (el9 / "root").resolve()
-    assert set(built.verified.report.sites) == {"selinux.rskeens.com", "private.rskeens.com"}
+    replay = ReplayRecording(tmp_path, scenarios, el9_tree / "devel")  # an EL 9 build root: el9's headers
+    project = Project(root)
+    el9 = project.with_target("el9")
+    source = verify_source(el9, str(el9_tree / "root"), False, "build-site")
+    assert source is not None and source.live_root == (el9_tree / "root").resolve()
+    build_mock(project, [], True, [CONFIG], "1", False, lambda line: None, replay)
+    assert not list((root / "build/el9/rpms").glob("*.rpm"))  # waiting for verify
+    verified = verify_built(el9, source, list(project.sites))
+    assert verified is not None
+    assert set(verified.report.sites) == {"selinux.rskeens.com", "private.rskeens.com"}
     released = sorted((root / "build/el9/rpms").glob("*.rpm"))
-    assert len(released) == (5 if built.verified.report.ok else 0)
+    assert len(released) == (5 if verified.report.ok else 0)
 
 
 def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
@@ -229,7 +239,9 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
     local = build_site(
         load_site(root / "sites.d/selinux.rskeens.com.yaml"),
         EL9,
-        resolve_headers(EL9, Path("/usr/share/selinux/devel"), EL9_BUILD_ROOT_MACROS["_selinux_policy_version"]),
+        resolve_headers(
+            EL9, Path("/usr/share/selinux/devel"), policy_version=EL9_BUILD_ROOT_MACROS["_selinux_policy_version"]
+        ),
         tmp_path / "local",
     )
     for path in local.rpms:
@@ -313,7 +325,7 @@ def test_build_site_mock_from_the_command_line(tmp_path):
     assert two.returncode == 1 and "both build for el9" in two.stderr
     assert invoke(root, "build-site", "--all", "--chain").returncode == 1
     if shutil.which("mock") is None:
-        missing = invoke(root, "build-site", "--all", "--mock", CONFIG)
+        missing = invoke(root, "build-site", "--all", "--mock", CONFIG, "--no-verify")
         assert missing.returncode == 1 and "'mock' is not installed" in missing.stderr
         assert not (root / "build" / "el9").exists()
 

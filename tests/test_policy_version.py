@@ -13,11 +13,11 @@ import pytest
 from conftest import TARGET_NAMES, shared_target
 from rpmroot import RpmRoot, build_host_package
 
-from sitepolicy.definition.base_policy import resolve_headers
-from sitepolicy.definition.policy_version import resolve_policy_version
 from sitepolicy.errors import TargetError
+from sitepolicy.inspect import read_package, read_payload_file
 from sitepolicy.package.build import build_site
-from sitepolicy.package.rpmbuild import read_package, read_payload_file
+from sitepolicy.package.headers import resolve_headers
+from sitepolicy.package.policy_version import resolve_policy_version
 from sitepolicy.targets import HOST_DEVEL_DIR, get_target
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, invoke, make_project
-from installroot import Call, Dnf, Scriptlet, calls, clear_log, make_root, provides_repo, read_log
+from rpmroot import Call, Dnf, Scriptlet, calls, clear_log, make_root, provides_repo, read_log
 
 from sitepolicy.definition.site import load_site, site_from_mapping
+from sitepolicy.inspect import read_package as read_info
 from sitepolicy.package.build import SiteBuild, build_site
-from sitepolicy.package.rpmbuild import read_package as read_info
 from sitepolicy.publish.admission import read_package
 from sitepolicy.publish.metadata import listed_packages, metadata_problems
 from sitepolicy.publish.repo import PublishRefused, RepoError, publish
@@ -592,3 +592,17 @@ def read_like_dnf(repo: Path) -> list[str]:
                 if digest != package.find("common:checksum", ns).text:
                     problems.append(f"{location} checksum")
     return problems
+
+
+def test_publish_dry_run_lists_the_packages_and_changes_nothing(tmp_path, example_builds):
+    root = make_project(tmp_path)
+    rpms = rpms_of(example_builds, SELINUX)
+    result = invoke(
+        root, "publish", "--repo", str(tmp_path / "repo"), "--dry-run", *[a for p in rpms for a in ("--rpm", str(p))]
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"publish would offer {len(rpms)} packages to {tmp_path / 'repo'}" in result.stdout
+    assert "NOT signed" in result.stdout and all(str(p) in result.stdout for p in rpms)
+    assert not (tmp_path / "repo").exists()
+    nothing = invoke(root, "publish", "--repo", str(tmp_path / "repo"), "--dry-run")
+    assert nothing.returncode == 1 and "nothing built for target" in nothing.stderr

@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rpmroot import RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay, store_modules
+from rpmroot import LOG, RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay, store_modules
 
+from sitepolicy.inspect import check_scriptlets_expanded, read_package, read_payload_file
 from sitepolicy.package.build import build_runtime
-from sitepolicy.package.rpmbuild import check_scriptlets_expanded, read_package, read_payload_file
 from sitepolicy.render import render_runtime
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -96,8 +96,8 @@ def test_reconcile_checks_its_records_against_a_real_store(runtime, example_buil
 
 
 # policycoreutils 3.3 (EL 9.0) and 2.9 (EL 8): getopt refuses -T, restorecon prints its usage and exits 255.
-OLD_RESTORECON = """#!/bin/sh
-{ printf 'restorecon'; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; } >> /var/log/standin.calls
+OLD_RESTORECON = f"""#!/bin/sh
+{{ printf 'CALL\\trestorecon'; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; }} >> /{LOG}
 for arg in "$@"; do
     if [ "$arg" = -T ]; then
         echo "restorecon: invalid option -- 'T'" >&2; echo "usage:  restorecon [-iIDFmnprRv0x] ..." >&2; exit 255

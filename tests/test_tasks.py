@@ -70,9 +70,10 @@ def test_unknown_site_is_refused(tmp_path):
 
 def test_foreign_target_needs_its_headers(tmp_path):
     root = make_project(tmp_path)
-    result = invoke(root, "build-site", "--all", "--target", "el9")
+    # --no-verify: without it the build is refused first because it cannot be verified (test_verify_gate.py)
+    result = invoke(root, "build-site", "--all", "--target", "el9", "--no-verify")
     assert result.returncode == 2 and "--headers DIR" in result.stderr
-    bad = invoke(root, "build-site", "--all", "--target", "el9", "--headers", str(tmp_path))
+    bad = invoke(root, "build-site", "--all", "--target", "el9", "--headers", str(tmp_path), "--no-verify")
     assert bad.returncode == 2 and "not a policy devel tree" in bad.stderr
     assert invoke(root, "build-site", "--all", "--target", "solaris").returncode == 2
     assert not (root / "build").exists()
@@ -102,3 +103,22 @@ def test_new_site_writes_a_valid_commented_starter(tmp_path):
     hostile = invoke(root, "new-site", "../../etc/passwd")
     assert hostile.returncode == 2 and "DNS name" in hostile.stderr
     assert not (root / "etc").exists()
+
+
+def test_build_site_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    root = make_project(tmp_path)
+    result = invoke(root, "build-site", "--all", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].endswith("would build 3 of 3 packages:")
+    assert sorted(line.split()[1] for line in lines[1:]) == [
+        "sitepolicy-private.rskeens.com-1.0-1",
+        "sitepolicy-selinux-runtime-0.1.0-1",
+        "sitepolicy-selinux.rskeens.com-1.0-1",
+    ]
+    assert all(line.split()[0] == "build" for line in lines[1:])
+    assert not (root / "build").exists() and not (root / "sites.d" / "releases.lock").exists()
+    mock = invoke(root, "build-site", "private.rskeens.com", "--mock", "alma+epel-9-x86_64", "--dry-run")
+    assert mock.returncode == 0, mock.stderr
+    assert "build      sitepolicy-private.rskeens.com-1.0-1" in mock.stdout
+    assert not (root / "build").exists()

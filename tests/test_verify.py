@@ -13,10 +13,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 from conftest import invoke, make_project
+from policy_tools import compile_module
 
-from sitepolicy.definition.base_policy import compile_module
 from sitepolicy.definition.site import Site, site_from_mapping
-from sitepolicy.package.build import TargetLayout
+from sitepolicy.project import TargetLayout
 from sitepolicy.render import render_policy
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.access import PolicyIndex
@@ -36,8 +36,7 @@ from sitepolicy.verify.proofs import (
     prove_pairs,
 )
 from sitepolicy.verify.report import MATRIX_MAX_SITES, WEB_SERVER_ROW, Report, render_text
-from sitepolicy.verify.run import VerifyFailed, prove_all
-from sitepolicy.workflow import check_verified
+from sitepolicy.verify.run import VerifyFailed, check_verified, prove_all
 
 PROJECT = Path(__file__).resolve().parent.parent
 BROKEN = Path(__file__).parent / "data" / "broken-templates"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke, make_project, shared_target
 
-from sitepolicy.package.rpmbuild import read_payload_file
+from sitepolicy.inspect import read_payload_file
 
 pytestmark = pytest.mark.slow
 

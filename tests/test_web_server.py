@@ -14,7 +14,7 @@ from rpmroot import RpmRoot, build_host_package
 
 from sitepolicy.definition.site import site_from_mapping
 from sitepolicy.errors import DefinitionError
-from sitepolicy.render import render_package_files, render_spec
+from sitepolicy.render import render_site
 from sitepolicy.targets import PROFILES, WEB_SERVERS, get_target
 
 GOOD = {"site": "shop.example.com", "docroot": "/srv/www/shop.example.com", "user": "shop"}
@@ -56,11 +56,12 @@ def test_the_group_reaches_pool_tmpfiles_and_spec(target_name, server):
     target = get_target(target_name)
     site = site_from_mapping({**GOOD, **({"web_server": server} if server else {})}, FILE)
     group = EXPECTED_GROUPS[target_name][server or "nginx"]
-    files = render_package_files(site, target).files
+    rendered = render_site(site, target)
+    files = rendered.files.files
     pool = files[f"{site.names.package}-php-fpm.conf"]
     assert f"\nlisten.group = {group}\n" in pool
     assert f"\nd {site.run_dir} 0750 root {group} -\n" in files[f"{site.names.package}-tmpfiles.conf"]
-    spec = render_spec(site, target, "1", list(files))
+    spec = rendered.spec("1")
     assert f"%ghost %dir %attr(0750,root,{group}) {site.run_dir}\n" in spec
     assert f"if ! getent group {group} >/dev/null; then\n" in spec
     package = target.web_server(server).package

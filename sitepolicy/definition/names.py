@@ -14,10 +14,43 @@ A DNS name here is lowercase labels of [a-z0-9-] joined by dots, and no label st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SELINUX_PREFIX = "sitepolicy_"
 PACKAGE_PREFIX = "sitepolicy-"
+SELINUX_SUFFIX = "-selinux"  # the binary package with the policy module
+PHP_FPM_SUFFIX = "-php-fpm"  # the binary package with the pool and its unit
+MODULE_SUFFIX = ".pp.bz2"  # a compiled module as a -selinux package installs it
+
+# sitepolicy-selinux-runtime: one per target; every -selinux package requires it (specs/runtime.spec.j2).
+RUNTIME_PACKAGE = PACKAGE_PREFIX + "selinux-runtime"
+RECONCILE = "/usr/libexec/sitepolicy/reconcile"
+RUNTIME_STATE_DIR = "/var/lib/sitepolicy/runtime"  # a site name has 2+ DNS labels, so no site's state dir is this
+
+# Build metadata every package carries: Provides: sitepolicy-target(<target>), sitepolicy-site(<site>) = <identity>.
+TARGET_PROVIDE = re.compile(r"^sitepolicy-target\(([a-z0-9]+)\)$")
+SITE_PROVIDE = re.compile(r"^sitepolicy-site\(([a-z0-9.-]+)\)$")
+
+
+def target_provide(target_name: str) -> str:
+    return f"{PACKAGE_PREFIX}target({target_name})"
+
+
+def module_dir(store: str) -> str:
+    """Where site packages install <module>.pp.bz2 (the Fedora -selinux layout); the runtime's triggers watch it."""
+    return f"/usr/share/selinux/packages/{store}"
+
+
+def fc_dir(store: str) -> str:
+    """Where site packages install <module>.fc, the file contexts reconcile compares to relabel."""
+    return f"/usr/share/sitepolicy/fc/{store}"
+
+
+def repo_id(target_name: str) -> str:
+    """The section name of a target's repository in sites.repo."""
+    return PACKAGE_PREFIX + target_name
+
 
 # Suffixes of the types every site module declares; verify and the templates share this list.
 TYPE_ROLES: tuple[str, ...] = ("", "exec", "content", "rw", "sessions", "tmp", "log", "run")
@@ -64,9 +97,7 @@ class SiteNames:
     def stem(self) -> str:
         return selinux_identifier(self.site)
 
-    @property
-    def module(self) -> str:
-        return self.stem
+    module = stem  # the policy module is named by the stem itself
 
     def type(self, role: str) -> str:
         """The SELinux type for ``role`` (one of TYPE_ROLES); the domain is role ''."""
@@ -89,15 +120,19 @@ class SiteNames:
 
     @property
     def selinux_package(self) -> str:
-        return self.package + "-selinux"
+        return self.package + SELINUX_SUFFIX
 
     @property
     def php_fpm_package(self) -> str:
-        return self.package + "-php-fpm"
+        return self.package + PHP_FPM_SUFFIX
+
+    def module_file(self, store: str) -> str:
+        """Where the -selinux package installs the compiled module, for a policy store."""
+        return f"{module_dir(store)}/{self.module}{MODULE_SUFFIX}"
 
     @property
     def unit(self) -> str:
-        return f"{self.package}-php-fpm.service"
+        return f"{self.php_fpm_package}.service"
 
     def all_names(self) -> dict[str, str]:
         """Every name that must be unique across sites, keyed by what it names."""

@@ -5,14 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import jinja2
 import yaml
 
 from ..errors import DefinitionError
-from ..render import PROJECT_ROOT
+from ..render import render_template
 from .site import site_from_mapping
-
-STARTER_TEMPLATE = PROJECT_ROOT / "templates" / "new-site.yaml.j2"
 
 
 def default_user(name: str) -> str:
@@ -27,9 +24,7 @@ def new_site(name: str, sites_dir: Path) -> Path:
     site_from_mapping({"site": name, "docroot": f"/srv/www/{name}", "user": default_user(name)}, target)
     if target.exists():
         raise DefinitionError(target, "(file)", str(target), "a site that is not defined yet (the file exists)")
-    text = jinja2.Template(STARTER_TEMPLATE.read_text(), keep_trailing_newline=True).render(
-        name=name, user=default_user(name)
-    )
+    text = render_template("new-site.yaml.j2", name=name, user=default_user(name))
     site_from_mapping(yaml.safe_load(text), target)  # the starter itself must pass validation
     sites_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .errors import GuestError
+from ..errors import GuestError, ToolError
+from ..tools import clean_env, require_tool, run
 from .image import GuestImage
-from .proc import clean_env, require_tool, run
 
 QEMU = "qemu-system-x86_64"
 RESULTS_DISK_MB = 256
@@ -82,18 +82,10 @@ def probe_kvm(timeout: float = 20.0) -> bool:
     ]
     argv += ["-monitor", "stdio"]
     try:
-        proc = subprocess.run(
-            argv,
-            input="quit\n",
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=clean_env(),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+        run(argv, input_text="quit\n", timeout=timeout, clean=True)
+    except ToolError:  # it failed, or hung
         return False
-    return proc.returncode == 0
+    return True
 
 
 def detect_machine(accel: Accel | None = None) -> Machine:
@@ -128,6 +120,7 @@ def new_overlay(image: GuestImage, path: Path) -> Path:
             path,
         ],
         timeout=60,
+        clean=True,
     )
     return path
 

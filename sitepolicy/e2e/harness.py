@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import workflow
-from ..definition.site import Site, load_sites
-from ..targets import Target, get_target
+from ..definition.names import RUNTIME_PACKAGE
+from ..definition.site import Site
+from ..errors import E2EError, GuestError
+from ..package.run import build as build_packages
+from ..project import Project
 from .avc import merge, parse_audit_log, parse_marks
-from .errors import E2EError, GuestError
 from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
 from .image import GuestImage, ImageSpec, build_image
 from .report import Report, evaluate
@@ -59,7 +61,7 @@ def site_facts(site: Site) -> dict[str, object]:
     }
 
 
-def _build_rpms(root: Path, sites: list[Site], upgrade: Site, dest: Path) -> tuple[list[Path], list[Path]]:
+def _build_rpms(project: Project, sites: list[Site], upgrade: Site, dest: Path) -> tuple[list[Path], list[Path]]:
     """Release 1 of every site, and release 2 of the site the upgrade scenario uses.
 
     build-site replaces a site's previous packages, so each release is copied aside into `dest`.
@@ -68,19 +70,19 @@ def _build_rpms(root: Path, sites: list[Site], upgrade: Site, dest: Path) -> tup
     dest.mkdir(parents=True)
 
     def build(names: list[str], release: str) -> list[Path]:
-        built = workflow.build(root, names, not names, TARGET, None, release)
-        return [Path(shutil.copy2(p, dest / p.name)) for p in built if p.name.endswith(".noarch.rpm")]
+        records = build_packages(project, names, not names, None, release)
+        return [Path(shutil.copy2(p, dest / p.name)) for r in records for p in r.rpms if p.name.endswith(".noarch.rpm")]
 
     # build-site also builds sitepolicy-selinux-runtime, which the -selinux packages require: it goes
     # into the first transaction with both sites (one policy rebuild); the upgrade is the site's alone.
     first = build([], "1")
-    second = [p for p in build([upgrade.name], UPGRADE_RELEASE) if not p.name.startswith("sitepolicy-selinux-runtime-")]
+    second = [p for p in build([upgrade.name], UPGRADE_RELEASE) if not p.name.startswith(RUNTIME_PACKAGE + "-")]
     if len(first) != 2 * len(sites) + 1 or len(second) != 2:
         raise E2EError(f"build-site gave unexpected packages: {[p.name for p in first + second]}")
     return first, second
 
 
-def _payload(dest: Path, plan: dict[str, object], rpms: list[Path]) -> Path:
+def _payload(dest: Path, plan: Mapping[str, object], rpms: list[Path]) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     (dest / "rpms").mkdir(parents=True)
     source = Path(__file__).parent / "guestfiles" / "payload"
@@ -123,13 +125,14 @@ def run_e2e(
     image = build_image(ImageSpec.default(mirror), image_dir or build_dir)
     timings["image build" + (" (cached)" if image.cached else "")] = round(time.monotonic() - started, 1)
 
-    target: Target = get_target(TARGET)
-    sites = load_sites(workflow.sites_dir(root))
+    project = Project(root, TARGET)
+    target = project.target
+    sites = list(project.sites)
     if len(sites) < 2:
         raise E2EError("e2e needs at least two sites in sites.d/ (one is the other's neighbour)")
     upgrade = sites[0]
     started = time.monotonic()
-    first, second = _build_rpms(root, sites, upgrade, build_dir / "rpms")
+    first, second = _build_rpms(project, sites, upgrade, build_dir / "rpms")
     timings["build-site"] = round(time.monotonic() - started, 1)
 
     shutil.rmtree(work, ignore_errors=True)

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import E2EError
+from ..errors import E2EError
+from ..tools import require_tool, run
 from .mirror import find_mirror
-from .proc import require_tool, run
 
 SUITE = "bookworm"
 PACKAGES: tuple[str, ...] = (
@@ -136,6 +136,7 @@ def build_rootfs(spec: ImageSpec, build_dir: Path) -> Path:
             spec.mirror,
         ],
         timeout=DEBOOTSTRAP_TIMEOUT,
+        clean=True,
         log=build_dir / "logs" / "debootstrap.log",
     )
     (work / ".complete").write_text(json.dumps({"mirror": spec.mirror, "packages": list(spec.packages)}))
@@ -180,7 +181,7 @@ def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tree = work / "root"
-    run(["cp", "-a", "--sparse=always", rootfs, tree], timeout=600)
+    run(["cp", "-a", "--sparse=always", rootfs, tree], timeout=600, clean=True)
     (tree / ".complete").unlink(missing_ok=True)
     for dest, text in spec.files:
         path = tree / dest
@@ -188,9 +189,10 @@ def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
         path.write_text(text)
     run(
         ["chroot", tree, "/bin/sh", "-s"],
-        stdin_text=spec.configure,
+        input_text=spec.configure,
         timeout=300,
         log=build_dir / "logs" / "configure.log",
+        clean=True,
     )
     shutil.copyfile(_boot_file(tree, "vmlinuz"), work / "vmlinuz")
     shutil.copyfile(_boot_file(tree, "initrd.img"), work / "initrd.img")
@@ -202,8 +204,9 @@ def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
         ["setfiles", "-r", tree, file_contexts, tree],
         timeout=600,
         log=build_dir / "logs" / "setfiles.log",
+        clean=True,
     )
-    used_mb = int(run(["du", "-sm", "--apparent-size", tree], timeout=300).split()[0])
+    used_mb = int(run(["du", "-sm", "--apparent-size", tree], timeout=300, clean=True).split()[0])
     raw = work / "root.ext4"
     run(
         [
@@ -219,6 +222,7 @@ def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
         ],
         timeout=900,
         log=build_dir / "logs" / "mkfs.log",
+        clean=True,
     )
     shutil.rmtree(tree)
     seconds = time.monotonic() - started

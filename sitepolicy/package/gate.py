@@ -28,7 +28,7 @@ UNVERIFIED = "unverified"  # build/<target>/unverified/{rpms,srpms}
 RECORD = "verified.json"
 PASSED = "passed"
 SKIPPED = "skipped (--no-verify)"
-PENDING = "pending"
+PENDING = "pending"  # a build record's verify while its outputs wait in unverified/
 
 
 class UnverifiedError(SitepolicyError):
@@ -97,21 +97,23 @@ def _record(target_root: Path, files: Iterable[Path], verdict: str, policy: str)
     _write_json(path, data)
 
 
-def pending(target_root: Path) -> list[Path]:
-    """Build records (manifest.json) whose current outputs still wait in unverified/."""
-    manifests = [*(target_root / "sites").glob("*/manifest.json"), *(target_root / "runtime").glob("manifest.json")]
-    return sorted(m for m in manifests if _read_json(m).get("verify") == PENDING)
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def release(target_root: Path, manifests: Iterable[Path], verdict: str, policy: str) -> list[Path]:
     """Record ``verdict`` for the current outputs of ``manifests`` (build records), moving any still in
-    unverified/ into rpms/ and srpms/ (replacing the package's previously released files)."""
+    unverified/ into rpms/ and srpms/ (replacing the package's previously released files). No record: nothing
+    is written (a build that never started leaves build/ as it was)."""
+    manifests = list(manifests)
+    if not manifests:
+        return []
     released: list[Path] = []
     for manifest_path in manifests:
         manifest = _read_json(manifest_path)
-        outputs = [str(p) for p in manifest.get("outputs", []) or []]  # type: ignore[union-attr]
-        for old in manifest.get("promoted", []) or []:  # type: ignore[union-attr]
-            if str(old) not in outputs:
+        outputs = _strings(manifest.get("outputs"))
+        for old in _strings(manifest.get("promoted")):
+            if old not in outputs:
                 (target_root / str(old)).unlink(missing_ok=True)
         finals = []
         for relative in outputs:

@@ -17,17 +17,13 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
-from ..definition.base_policy import Headers
-from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..render import render_package_files, render_policy, render_runtime, render_spec
+from ..render import Rendered, SiteSources
 from ..targets import Target
+from .headers import Headers, headers_fingerprint
 
-LOCK_NAME = "releases.lock"
-RELEASE_PLACEHOLDER = "@RELEASE@"
 LOCK_HEADER = (
     "# sitepolicy release lock: written by `invoke build-site`; commit it with the definitions.\n"
     "# A package keeps its release while its inputs (digest) stay the same; a change gets the next one.\n"
@@ -42,37 +38,25 @@ def _digest(parts: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=8)
-def headers_fingerprint(directory: Path) -> str:
-    """The content of a policy devel tree (Makefile and include/), wherever it is unpacked."""
-    h = hashlib.sha256()
-    files = [directory / "Makefile", *sorted(p for p in (directory / "include").rglob("*") if p.is_file())]
-    for path in files:
-        h.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def site_digest(site: Site, target: Target, headers: Headers, no_verify: bool = False) -> str:
-    """``no_verify``: BUILDINFO says so, so it is another package."""
+def site_digest(sources: SiteSources, headers: Headers, no_verify: bool = False) -> str:
+    """The headers' content and the policy version they stand for (the floor); ``no_verify``: BUILDINFO
+    says so, so it is another package."""
     version = headers.policy_version.value if headers.policy_version else ""
     skipped = " no-verify" if no_verify else ""
-    return site_digest_with(site, target, f"{headers_fingerprint(headers.directory)} policy {version}{skipped}")
+    return site_digest_with(sources, f"{headers_fingerprint(headers.directory)} policy {version}{skipped}")
 
 
-def site_digest_with(site: Site, target: Target, headers_identity: str) -> str:
+def site_digest_with(sources: SiteSources, headers_identity: str) -> str:
     """The digest of everything a site's packages are built from; ``headers_identity`` names the policy
     headers (their content for a local build, the mock config for a mock build)."""
-    policy = render_policy(site, target)
-    files = render_package_files(site, target)
-    sources = list(policy.files) + list(files.files)
-    spec = render_spec(site, target, RELEASE_PLACEHOLDER, sources)
-    parts = sorted({**policy.files, **files.files}.items())
-    parts += [("spec", spec), ("dist", target.dist), ("headers", headers_identity)]
+    parts = sorted({**sources.policy.files, **sources.files.files}.items())
+    parts += [("spec", sources.spec_template), ("dist", sources.target.dist), ("headers", headers_identity)]
     return _digest(parts)
 
 
-def runtime_digest(target: Target) -> str:
-    return _digest([*sorted(render_runtime(target, RELEASE_PLACEHOLDER).files.items()), ("dist", target.dist)])
+def runtime_digest(target: Target, rendered: Rendered) -> str:
+    """``rendered``: the runtime rendered with RELEASE_PLACEHOLDER as its release."""
+    return _digest([*sorted(rendered.files.items()), ("dist", target.dist)])
 
 
 @dataclass(frozen=True)

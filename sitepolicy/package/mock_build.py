@@ -15,11 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.names import target_provide
 from ..definition.site import Site
 from ..errors import SitepolicyError
+from ..inspect import check_scriptlets_expanded, read_package
+from ..project import TargetLayout
+from ..render import SiteSources, render_site
 from ..targets import Target
-from ..tools import require_tool
-from .build import SiteBuild, TargetLayout, publish_site_outputs, render_sources
+from ..tools import call, require_tool
+from .build import SiteBuild, publish_site_outputs
 from .mock import (
     ChainStatus,
     MockError,
@@ -30,7 +34,7 @@ from .mock import (
     explain,
     rebuild_command,
 )
-from .rpmbuild import build_srpm, check_scriptlets_expanded, read_package
+from .rpmbuild import build_srpm
 
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 Progress = Callable[[str], None]
@@ -39,7 +43,7 @@ Progress = Callable[[str], None]
 def run_tool(argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run a builder (mock, copr-cli, koji) and keep its output; its exit code is interpreted by the caller."""
     require_tool(argv[0], {"mock": "mock (Fedora/EL: dnf install mock)"}.get(argv[0], argv[0]))
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    return call(argv)
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,12 @@ class SourcePackage:
     srpm: Path
 
 
-def build_source_package(site: Site, target: Target, stage: Path, release: str) -> SourcePackage:
-    """Render and `rpmbuild -bs`: what mock, Copr and Koji take."""
+def build_source_package(
+    site: Site, target: Target, stage: Path, release: str, rendered: SiteSources | None = None
+) -> SourcePackage:
+    """Render (unless ``rendered`` is given) and `rpmbuild -bs`: what mock, Copr and Koji take."""
     sources = stage / site.name / "sources"
-    spec = render_sources(site, target, release, sources)
+    spec = (rendered or render_site(site, target)).write(sources, release)
     srpm = build_srpm(spec, sources, stage / site.name / "srpms", stage / site.name / "rpmbuild", target)
     return SourcePackage(site, target, sources, srpm)
 
@@ -89,8 +95,9 @@ def _accept(source: SourcePackage, result: MockResult, layout: TargetLayout, sta
         )
     for info in infos:
         check_scriptlets_expanded(info)
-        if f"sitepolicy-target({source.target.name})" not in info.provides:
-            raise MockError(f"{info.path.name} from mock does not provide sitepolicy-target({source.target.name})")
+        provide = target_provide(source.target.name)
+        if provide not in info.provides:
+            raise MockError(f"{info.path.name} from mock does not provide {provide}")
     srpm_copy = Path(shutil.copy2(source.srpm, copies / source.srpm.name))
     return publish_site_outputs(source.site, source.target, layout, source.sources, srpm_copy, rpms)
 
@@ -115,10 +122,12 @@ def build_in_mock(
     chain: bool = False,
     progress: Progress = print,
     runner: Runner = run_tool,
+    rendered: dict[str, SiteSources] | None = None,
 ) -> list[SiteOutcome]:
     """SRPMs locally, binary RPMs in mock; every site gets an outcome, failures included.
 
-    ``release`` is one release for every site, or a function giving each site its own.
+    ``release`` is one release for every site, or a function giving each site its own; ``rendered``
+    the sites' renders by name, when the caller already has them (for their digests).
     """
     if not sites:
         raise SitepolicyError("no site to build: add a definition to sites.d/ (invoke new-site NAME)")
@@ -127,7 +136,10 @@ def build_in_mock(
     stage = staging(build_dir, f"mock-{target.name}")
     try:
         release_of = release if callable(release) else (lambda _site: release)
-        sources = [build_source_package(site, target, stage, release_of(site)) for site in sites]
+        renders = rendered or {}
+        sources = [
+            build_source_package(site, target, stage, release_of(site), renders.get(site.name)) for site in sites
+        ]
         if chain:
             outcomes = _chain(sources, config, mock_root / "chain", layout, stage, progress, runner)
         else:

@@ -12,12 +12,6 @@ from pathlib import Path
 from ..errors import SitepolicyError
 
 
-class Outcome(Enum):
-    BUILT = "built"
-    UP_TO_DATE = "up to date"
-    FAILED = "FAILED"
-
-
 @dataclass(frozen=True)
 class Job:
     """One package to build: its name for the display, and the build itself."""
@@ -35,6 +29,12 @@ class Result:
     outputs: tuple[Path, ...]
     seconds: float
     error: SitepolicyError | None = None
+
+
+class Outcome(Enum):
+    BUILT = "built"
+    UP_TO_DATE = "up to date"
+    FAILED = "FAILED"
 
 
 def run_jobs(jobs: Sequence[Job], workers: int, report: Callable[[str], None]) -> list[Result]:

@@ -12,20 +12,23 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..definition.runtime import PACKAGE as RUNTIME_PACKAGE
+from ..definition.names import (
+    MODULE_SUFFIX,
+    PACKAGE_PREFIX,
+    RUNTIME_PACKAGE,
+    SELINUX_SUFFIX,
+    SITE_PROVIDE,
+    TARGET_PROVIDE,
+    SiteNames,
+)
 from ..errors import SitepolicyError
-from ..package.rpmbuild import read_payload_file
+from ..inspect import compare_evr, read_payload_file
+from ..inspect import header as read_header
 
-PREFIX = "sitepolicy-"
-TARGET_PROVIDE = re.compile(r"^sitepolicy-target\(([a-z0-9]+)\)$")
-SITE_PROVIDE = re.compile(r"^sitepolicy-site\(([a-z0-9.-]+)\)$")
+PREFIX = PACKAGE_PREFIX
 SPEC_GLOBAL = re.compile(r"^%global (sp_[a-z_]+) (\S+)$", re.MULTILINE)
 # rpm's %{RSAHEADER:pgpsig}: "RSA/SHA512, Thu Nov 26 02:36:26 2026, Key ID 2972cc2fb11c8278"
 KEY_ID_IN_SIGNATURE = re.compile(r"Key ID ([0-9a-f]{16})")
-
-
-class PackageError(SitepolicyError):
-    exit_code = 2
 
 
 # --------------------------------------------------------------------------- package headers
@@ -60,18 +63,6 @@ class Package:
         return f"{self.name}-{epoch}{self.version}-{self.release}.{'src' if self.is_source else self.arch}"
 
 
-def _header(path: Path):  # type: ignore[no-untyped-def]
-    import rpm  # the OS bindings (python3-rpm); the virtualenv sees them through --system-site-packages
-
-    ts = rpm.TransactionSet()
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
-    try:
-        with path.open("rb") as handle:
-            return ts.hdrFromFdno(handle.fileno())
-    except (OSError, rpm.error) as exc:
-        raise PackageError(f"{path}: not a readable RPM ({exc})") from exc
-
-
 def _buildinfo(path: Path, name: str, version: str) -> dict[str, str]:
     try:
         text = read_payload_file(path, f"/usr/share/doc/{name}-{version}/BUILDINFO").decode("utf-8", "replace")
@@ -90,7 +81,7 @@ def _spec_globals(path: Path, name: str) -> dict[str, str]:
 
 def read_package(path: Path, deep: bool = True) -> Package:
     """Header facts, and (``deep``) the build metadata sitepolicy records, checked for consistency."""
-    header = _header(path)
+    header = read_header(path)
     name = header.format("%{NAME}")
     version = header.format("%{VERSION}")
     signature = header.format("%{RSAHEADER:pgpsig}")
@@ -123,7 +114,7 @@ def read_package(path: Path, deep: bool = True) -> Package:
     elif not is_source:
         if target is None or site is None or not identity:
             problems.append("it has no sitepolicy-target(...) and sitepolicy-site(...) = ... Provides")
-        if deep and name.endswith("-selinux"):
+        if deep and name.endswith(SELINUX_SUFFIX):
             info = _buildinfo(path, name, version)
             expected = {"site": site, "target": target, "identity": identity}
             if not info.get("tool", "").startswith("sitepolicy "):
@@ -133,11 +124,11 @@ def read_package(path: Path, deep: bool = True) -> Package:
                     if info.get(key) != value:
                         problems.append(f"its BUILDINFO says {key}={info.get(key)!r} but its Provides say {value!r}")
                 module = info.get("module")
-    if site is not None and not is_source and name not in (f"{PREFIX}{site}-selinux", f"{PREFIX}{site}-php-fpm"):
+    if site is not None and not is_source and name not in _packages_of(site):
         problems.append(f"its name does not belong to the site {site!r} it says it was built for")
-    if not deep and not is_source and name.endswith("-selinux"):
+    if not deep and not is_source and name.endswith(SELINUX_SUFFIX):
         basenames = header.format("[%{BASENAMES}\n]").splitlines()
-        module = next((f.removesuffix(".pp.bz2") for f in basenames if f.endswith(".pp.bz2")), None)
+        module = next((f[: -len(MODULE_SUFFIX)] for f in basenames if f.endswith(MODULE_SUFFIX)), None)
     return Package(
         path=path,
         name=name,
@@ -156,10 +147,9 @@ def read_package(path: Path, deep: bool = True) -> Package:
     )
 
 
-def compare_evr(a: tuple[str, str, str], b: tuple[str, str, str]) -> int:
-    import rpm
-
-    return int(rpm.labelCompare(a, b))
+def _packages_of(site: str) -> tuple[str, str]:
+    names = SiteNames(site)
+    return (names.selinux_package, names.php_fpm_package)
 
 
 # --------------------------------------------------------------------------- the checks
@@ -236,7 +226,11 @@ def plan_publish(
 
 
 # Orders packages by rpm's own version comparison.
-_EvrKey = functools.cmp_to_key(lambda a, b: compare_evr(a.evr, b.evr))
+def _compare(a: Package, b: Package) -> int:
+    return compare_evr(a.evr, b.evr)
+
+
+_EvrKey = functools.cmp_to_key(_compare)
 
 
 def to_prune(packages: list[Package], keep: int) -> list[Package]:

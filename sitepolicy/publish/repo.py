@@ -249,7 +249,8 @@ def publish(
         # A package already published byte-for-byte in its header (signing leaves the header digest as
         # it is) needs no staging, signing or checking again.
         published = {(p.nevra, p.header_sha256) for p in existing}
-        unchanged, fresh = [], []
+        unchanged: list[Package] = []
+        fresh: list[Package] = []
         for path in candidates:
             if not path.is_file():
                 raise RepoError(f"{path}: no such package")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import jinja2
-
+from ..definition.names import repo_id
 from ..errors import SitepolicyError
-from ..render import PROJECT_ROOT
+from ..render import render_template
 from .signing import KEY_FILE
 
 REPO_FILE = "sites.repo"
-TEMPLATE = PROJECT_ROOT / "templates" / "sites.repo.j2"
 # A URL goes verbatim into an ini file dnf reads: one line, no spaces, a scheme dnf fetches from.
 BASE_URL = re.compile(r"^(https?|file)://[A-Za-z0-9._~:/?#@!$&*+,;=%-]+$")
 
@@ -31,18 +29,12 @@ def default_base_url(repo: Path) -> str:
 
 
 def render_repo_file(target: str, base_url: str, signed: bool) -> str:
-    template = jinja2.Template(
-        TEMPLATE.read_text(),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return template.render(
+    return render_template(
+        "sites.repo.j2",
         target=target,
         base_url=check_base_url(base_url),
         signed=signed,
-        repo_id=f"sitepolicy-{target}",
+        repo_id=repo_id(target),
         key_file=KEY_FILE,
         file_name=REPO_FILE,
     )

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..definition.site import Site
 from ..errors import SitepolicyError
-from ..package.build import TargetLayout
-from ..package.rpmbuild import read_package, read_payload_file
+from ..inspect import read_package, read_payload_file
+from ..project import TargetLayout
 from ..tools import require_tool, run
 
 
@@ -33,12 +32,11 @@ class SiteModule:
 
 
 def selinux_rpm(layout: TargetLayout, site: Site) -> Path | None:
-    """The site's built -selinux RPM, as its build manifest lists it, if the site was built."""
-    manifest = layout.site_dir(site) / "manifest.json"
-    if not manifest.is_file():
+    """The site's built -selinux RPM, as its build record lists it, if the site was built."""
+    record = layout.record(site)
+    if record is None:
         return None
-    for relative in json.loads(manifest.read_text()).get("outputs", []):
-        path = layout.root / relative
+    for path in record.rpms:
         if path.name.startswith(site.names.selinux_package + "-") and path.is_file():
             if read_package(path).name == site.names.selinux_package:
                 return path
@@ -53,8 +51,8 @@ def modules_from_rpms(layout: TargetLayout, sites: Sequence[Site], workdir: Path
         rpm = selinux_rpm(layout, site)
         if rpm is None:
             raise SitepolicyError(f"{site.name}: no {site.names.selinux_package} RPM in {layout.rpms}; build it first")
-        member = f"/usr/share/selinux/packages/{layout.target.store}/{site.names.module}.pp.bz2"
-        out = workdir / f"{site.names.module}.pp.bz2"
+        member = site.names.module_file(layout.target.store)
+        out = workdir / PurePosixPath(member).name
         out.write_bytes(read_payload_file(rpm, member))
         modules.append(SiteModule(site, out))
     return modules

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from .proofs import WEB_SERVER, Finding, Proof
 
@@ -96,7 +97,7 @@ class Report:
         return json.dumps(self.as_dict(), indent=indent) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict) -> Report:
+    def from_dict(cls, data: dict[str, Any]) -> Report:
         findings = tuple(
             Finding(Proof(f["proof"]), f["subject"], f["object"], f["ok"], f["what"], tuple(f["rules"]))
             for f in data["findings"]

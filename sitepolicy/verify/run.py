@@ -1,4 +1,5 @@
-"""verify from end to end: modules -> one semodule call in a private root -> six proofs -> report."""
+"""verify from end to end: modules -> one semodule call in a private root -> six proofs -> report;
+and the verify task (and the verify after build-site) on a Project."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SitepolicyError
+from ..definition.site import Site
+from ..errors import SitepolicyError, TargetError
+from ..package import gate
+from ..package.gate import PolicySource, policy_source, require_source
+from ..package.run import build
+from ..project import MANIFEST, Project
 from . import cache
 from .access import PolicyIndex
-from .modules import SiteModule, module_file_contexts
+from .modules import SiteModule, module_file_contexts, modules_from_rpms, selinux_rpm
 from .policyroot import LinkedPolicy, link_policy
 from .proofs import (
     INIT,
@@ -25,7 +31,7 @@ from .proofs import (
     prove_web_content,
     prove_web_server,
 )
-from .report import Report
+from .report import Report, render_text
 
 
 class VerifyFailed(SitepolicyError):
@@ -83,3 +89,102 @@ def verify_modules(
     report = Report(tuple(m.site.name for m in modules), store, findings, linked.seconds, time.monotonic() - start)
     cache.store(workdir / "results", key, report)
     return VerifyResult(report, relinked=True, key=key, policy_root=root)
+
+
+# --------------------------------------------------------------------------- the verify task
+
+
+def _built_modules(project: Project, sites: Sequence[Site]) -> list[SiteModule]:
+    return modules_from_rpms(project.layout, sites, project.layout.verify_dir / "modules")
+
+
+def verify_source(project: Project, policy_root: str | None, no_verify: bool, task: str) -> PolicySource | None:
+    """The policy a build or verify of ``project.target`` links against: --policy-root, else this host's own
+    store when the host runs the target's OS. None only with ``no_verify``; a build that cannot be
+    verified is refused (package/gate.py says both ways out)."""
+    if no_verify:
+        if policy_root:
+            raise SitepolicyError("--no-verify and --policy-root: choose one (the root is only for verify)")
+        return None
+    try:
+        host: str | None = project.host.name
+    except TargetError:
+        host = None
+    return require_source(project.target, policy_source(project.target, policy_root, host), host, task)
+
+
+def _records(project: Project, sites: Sequence[Site]) -> list[Path]:
+    """The build records (manifest.json) of the runtime and of ``sites`` that were built."""
+    layout = project.layout
+    dirs = [layout.runtime_dir, *(layout.site_dir(s) for s in sites)]
+    return [d / MANIFEST for d in dirs if (d / MANIFEST).is_file()]
+
+
+def current_outputs(project: Project, sites: Sequence[Site]) -> list[Path]:
+    """The current files of the runtime and ``sites``: in rpms/ and srpms/ once released, else in unverified/."""
+    layout = project.layout
+    records = [layout.record(None), *(layout.record(s) for s in sites)]
+    return [path for record in records if record is not None for path in record.outputs]
+
+
+def verify_and_release(project: Project, source: PolicySource, use_cache: bool = True) -> VerifyResult:
+    """Prove every built site of the target against ``source``; when every proof passes, release the
+    packages waiting in unverified/ into rpms/ (package/gate.py)."""
+    layout = project.layout
+    sites = [s for s in project.sites if selinux_rpm(layout, s) is not None]
+    if not sites:
+        raise SitepolicyError(f"no site is built for {project.target.name}: nothing to verify")
+    modules = _built_modules(project, sites)
+    result = verify_modules(modules, project.target.store, layout.verify_dir, use_cache, source.live_root)
+    if result.report.ok:
+        gate.release(layout.root, _records(project, sites), gate.PASSED, source.description)
+    return result
+
+
+def verify_built(project: Project, source: PolicySource | None, sites: Sequence[Site]) -> VerifyResult | None:
+    """After build-site: with no ``source`` (--no-verify) release the builds of ``sites`` unverified, as
+    such; else verify every built site against ``source`` and release them all on a pass."""
+    if source is None:
+        gate.release(project.layout.root, _records(project, sites), gate.SKIPPED, "")
+        return None
+    return verify_and_release(project, source)
+
+
+def verify(
+    project: Project,
+    names: Sequence[str],
+    use_cache: bool = True,
+    headers: str | None = None,
+    policy_root: str | None = None,
+    policy_version: str | None = None,
+) -> tuple[VerifyResult, PolicySource]:
+    """Prove every site in sites.d/ isolated against the target's policy (this host's store, or
+    ``policy_root``), building any whose RPMs are missing (with ``headers``); report ``names`` only if
+    given. A pass releases the packages waiting in unverified/ into rpms/."""
+    sites = project.require_sites()
+    chosen = project.select(names) if names else list(sites)
+    source = verify_source(project, policy_root, False, "verify")
+    assert source is not None
+    missing = [s for s in sites if selinux_rpm(project.layout, s) is None]
+    if missing:  # built like build-site builds them: releases from the lock, the runtime with them
+        build(project, [s.name for s in missing], False, headers, policy_version=policy_version)
+    result = verify_and_release(project, source, use_cache)
+    if names:
+        report = result.report.restricted_to([s.name for s in chosen])
+        result = VerifyResult(report, result.relinked, result.key, result.policy_root)
+    return result, source
+
+
+def verify_text(result: VerifyResult, as_json: bool = False, source: PolicySource | None = None) -> str:
+    if as_json:
+        return result.report.to_json().rstrip("\n")
+    against = f"verify: against {source.description}\n" if source is not None else ""
+    return against + render_text(result.report, result.relinked)
+
+
+def check_verified(result: VerifyResult, unverified: Path | None = None) -> None:
+    if not result.report.ok:
+        held = f"; the packages stay in {unverified}, not in rpms/" if unverified is not None else ""
+        raise VerifyFailed(
+            f"verify failed: {len(result.report.failures)} check(s) broken; the rules are listed above{held}"
+        )

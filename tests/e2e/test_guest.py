@@ -70,9 +70,9 @@ def test_kept_logs(e2e_run: E2ERun) -> None:
 
 
 def test_a_guest_that_does_not_finish_is_killed_with_a_clear_error(tmp_path: Path) -> None:
-    from sitepolicy.e2e.errors import GuestError
     from sitepolicy.e2e.guest import boot, detect_machine, new_overlay
     from sitepolicy.e2e.image import ImageSpec, build_image
+    from sitepolicy.errors import GuestError
 
     image = build_image(ImageSpec.default(), PROJECT / "build" / "e2e")  # cached by the run above
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sitepolicy.e2e.errors import E2EError
 from sitepolicy.e2e.mirror import find_mirror
+from sitepolicy.errors import E2EError
 
 
 def test_deb822_and_one_line(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sitepolicy.e2e.errors import GuestError
 from sitepolicy.e2e.guest import _extract, _pack_payload
 from sitepolicy.e2e.image import ImageSpec
+from sitepolicy.errors import GuestError
 
 
 def test_cache_keys_follow_their_inputs() -> None:
@@ -61,8 +61,8 @@ def test_results_unpack(tmp_path: Path) -> None:
 
 
 def test_a_missing_tool_names_its_package() -> None:
-    from sitepolicy.e2e.errors import ToolMissingError
-    from sitepolicy.e2e.proc import require_tool
+    from sitepolicy.errors import ToolMissingError
+    from sitepolicy.tools import require_tool
 
     with pytest.raises(ToolMissingError, match=r"no-such-qemu not found on PATH: install it \(apt-get install"):
         require_tool("no-such-qemu")
