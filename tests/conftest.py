@@ -8,11 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from policy_tools import compile_module
 
 from sitepolicy.definition.site import Site, load_sites
 from sitepolicy.package.build import PackageBuild, SiteBuild, build_runtime, build_sites
 from sitepolicy.package.headers import Headers, resolve_headers
+from sitepolicy.render import render_policy
 from sitepolicy.targets import Target, host_target
+from sitepolicy.verify.modules import SiteModule, modules_from_dir
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT / "sites.d"
@@ -96,3 +99,12 @@ def invoke(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if not invoke_bin.exists():
         invoke_bin = Path(shutil.which("invoke") or "invoke")
     return subprocess.run([str(invoke_bin), *args], cwd=root, capture_output=True, text=True, check=False, timeout=300)
+
+
+def compiled_from(templates: Path, sites: list[Site], target: Target, headers: Headers, out: Path) -> list[SiteModule]:
+    """Each site's module rendered from ``templates`` and compiled with ``headers``, one directory each."""
+    for site in sites:
+        directory = out / site.names.module
+        render_policy(site, target, templates).write(directory)
+        compile_module(directory, headers, site.names.module)
+    return modules_from_dir(out, sites)

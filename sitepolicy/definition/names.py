@@ -53,7 +53,7 @@ def repo_id(target_name: str) -> str:
 
 
 # Suffixes of the types every site module declares; verify and the templates share this list.
-TYPE_ROLES: tuple[str, ...] = ("", "exec", "content", "rw", "sessions", "tmp", "log", "run")
+TYPE_ROLES: tuple[str, ...] = ("", "exec", "content", "rw", "sessions", "tmp", "log", "run", "conf")
 
 
 def selinux_identifier(site_name: str) -> str:

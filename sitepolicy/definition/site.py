@@ -128,7 +128,7 @@ class Site:
     @property
     def relabel_paths(self) -> tuple[PurePosixPath, ...]:
         """Every path the site's file contexts cover: what restorecon may touch, and nothing more."""
-        return (self.docroot, self.sessions_dir, self.tmp_dir, self.log_dir, self.run_dir)
+        return (self.docroot, self.sessions_dir, self.tmp_dir, self.log_dir, self.run_dir, self.config_dir)
 
     @property
     def owned_paths(self) -> tuple[PurePosixPath, ...]:

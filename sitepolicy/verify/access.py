@@ -25,6 +25,8 @@ class Grant:
     rule: str  # the rule as written in the linked policy (source and target may be attributes)
     ruletype: str
     conditional: bool  # under a boolean: counted for what a site must not do, not for what it needs
+    rule_source: str = ""  # the source and target as the rule writes them (a type or an attribute)
+    rule_target: str = ""
 
 
 class PolicyIndex:
@@ -34,6 +36,8 @@ class PolicyIndex:
         self.policy = policy
         self._access: dict[str, Access] = {}
         self._expansions: dict[str, frozenset[str]] = {}
+        self._entry_rules: list[tuple[Any, Any]] = []
+        self._permissive: frozenset[str] | None = None  # (source, target) of every "file entrypoint" allow rule
 
     def has_type(self, name: str) -> bool:
         key = "type:" + name
@@ -52,6 +56,26 @@ class PolicyIndex:
             members = name.expand() if hasattr(name, "expand") else [name]
             self._expansions[key] = frozenset(str(t) for t in members)
         return self._expansions[key]
+
+    def entrypoints(self, domain: str) -> frozenset[str]:
+        """Types whose files may start ``domain`` (file entrypoint), from the rules the preload pass kept."""
+        key = "entry:" + domain
+        if key not in self._expansions:
+            self._expansions[key] = frozenset(
+                t for source, target in self._entry_rules if domain in self.expand(source) for t in self.expand(target)
+            )
+        return self._expansions[key]
+
+    def permissive(self, name: str) -> bool:
+        if self._permissive is None:  # one walk over the types: a lookup per type is slow on a full policy
+            self._permissive = frozenset(str(t) for t in self.policy.types() if t.ispermissive)
+        return name in self._permissive
+
+    def type_attributes(self, name: str) -> frozenset[str]:
+        try:
+            return frozenset(str(a) for a in self.policy.lookup_type(name).attributes())
+        except Exception:
+            return frozenset()
 
     def role_types(self, role: str) -> frozenset[str]:
         key = "role:" + role
@@ -87,22 +111,28 @@ class PolicyIndex:
         if not wanted:
             return
         grants: dict[str, dict[str, list[Grant]]] = {s: defaultdict(list) for s in wanted}
+        keep_entry = not self._entry_rules
         for rule in self.policy.terules():
             ruletype = str(rule.ruletype)
             if ruletype not in GRANTING_RULES:
                 continue
+            if keep_entry and ruletype == "allow" and str(rule.tclass) == "file" and "entrypoint" in rule.perms:
+                self._entry_rules.append((rule.source, rule.target))
             sources_hit = self.expand(rule.source) & wanted
             if not sources_hit:
                 continue
             allow = ruletype.startswith("allow")
             perms = frozenset(str(p) for p in rule.perms) if allow else frozenset()
             text, tclass, conditional = str(rule), str(rule.tclass), _is_conditional(rule)
+            rule_source, rule_target = str(rule.source), str(rule.target)
             targets = set(self.expand(rule.target))
             if not allow:
                 targets.add(str(rule.default))
             for source in sources_hit:
                 for target in targets:
-                    grants[source][target].append(Grant(target, tclass, perms, text, ruletype, conditional))
+                    grants[source][target].append(
+                        Grant(target, tclass, perms, text, ruletype, conditional, rule_source, rule_target)
+                    )
         for source in wanted:
             self._access[source] = Access(source, dict(grants[source]))
 
@@ -118,6 +148,14 @@ def _is_conditional(rule: Any) -> bool:
 class Access:
     source: str
     by_target: dict[str, list[Grant]]
+
+    def combined(self, target: str, tclass: str) -> frozenset[str]:
+        """Every permission any allow rule gives on ``target``:``tclass``, under any boolean."""
+        out: set[str] = set()
+        for grant in self.by_target.get(target, ()):
+            if grant.tclass == tclass and grant.ruletype == "allow":
+                out |= grant.perms
+        return frozenset(out)
 
     def on(self, types: Iterable[str]) -> list[Grant]:
         return [g for t in types for g in self.by_target.get(t, ())]

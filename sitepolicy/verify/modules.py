@@ -79,3 +79,29 @@ def module_file_contexts(module: SiteModule, workdir: Path) -> str:
     plain.write_bytes(module.plain_bytes())
     run(["semodule_unpackage", plain, mod, fc])
     return fc.read_text() if fc.exists() else ""
+
+
+# policycoreutils' converter from a .pp to CIL (what semodule itself runs), on Debian and Fedora alike.
+PP_TO_CIL = Path("/usr/libexec/selinux/hll/pp")
+
+
+def declared_types(cil: str) -> set[str]:
+    """Types a module's CIL declares (not those it only requires)."""
+    return {line[len("(type ") : -1] for line in cil.splitlines() if line.startswith("(type ") and line.endswith(")")}
+
+
+def module_types(module: SiteModule, workdir: Path, store_modules: Path | None = None) -> tuple[str, ...]:
+    """Every type the module declares (not those it only requires), from its CIL.
+
+    semodule keeps each installed module's CIL in the store (``<store>/active/modules/<priority>/<name>/cil``,
+    bzip2 by default): read it there when given, instead of converting the .pp again.
+    """
+    stored = store_modules / module.site.names.module / "cil" if store_modules is not None else None
+    if stored is not None and stored.is_file():
+        data = stored.read_bytes()
+        text = (bz2.decompress(data) if data[:3] == b"BZh" else data).decode()
+        return tuple(sorted(declared_types(text)))
+    workdir.mkdir(parents=True, exist_ok=True)
+    plain = workdir / f"{module.site.names.module}.pp"
+    plain.write_bytes(module.plain_bytes())
+    return tuple(sorted(declared_types(run([PP_TO_CIL, plain], hint="is policycoreutils installed?"))))

@@ -32,6 +32,11 @@ class LinkedPolicy:
         return self.root / "var/lib/selinux" / self.store / "active/policy.kern"
 
     @property
+    def store_modules(self) -> Path:
+        """Where semodule keeps the site modules it installed (priority 200), each with its CIL."""
+        return self.root / "var/lib/selinux" / self.store / "active/modules/200"
+
+    @property
     def file_contexts(self) -> Path:
         return self.root / "etc/selinux" / self.store / "contexts/files/file_contexts"
 

@@ -1,12 +1,15 @@
 """The six proofs, each a function of the linked policy returning findings with the rules as text.
 
-Subjects are site domains (and httpd_t, init_t); objects are a site's types (names.TYPE_ROLES).
-A finding that fails carries the exact rules that make it fail, or, for a missing permission, the
-permission that no rule grants.
+Subjects are site domains (and httpd_t, init_t); objects are a site's types. A site's types and
+domains are what its linked module declares (a Scope), not a fixed list: a type or domain the
+template adds is proven like the ones names.TYPE_ROLES knows. A finding that fails carries the exact
+rules that make it fail (and the attribute that brings a site type under a rule written on it), or,
+for a missing permission, the permission that no rule grants.
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
 import re
 from collections.abc import Sequence
@@ -16,7 +19,23 @@ from pathlib import PurePosixPath
 from ..definition.site import Site
 from ..render import fc_regex
 from .access import Access, Grant, PolicyIndex
-from .allowlist import HARMLESS, SHARED_TYPES, WEB_CONTENT, WEB_CONTENT_ATTRIBUTE, WEB_CONTENT_TYPES
+from .allowlist import (
+    DNS_PORTS,
+    HARMLESS,
+    NETWORK_ALLOWANCES,
+    NETWORK_PORTS,
+    NETWORK_SOCKETS,
+    RESOLVERS,
+    RULE_ALLOWANCES,
+    SHARED_RULES,
+    SHARED_TYPES,
+    TRANSITION_ALLOWANCES,
+    WEB_CONTENT,
+    WEB_CONTENT_ATTRIBUTE,
+    WEB_CONTENT_TYPES,
+    SharedType,
+    descriptor_only,
+)
 
 WEB_SERVER = "httpd_t"
 INIT = "init_t"
@@ -29,6 +48,9 @@ class Proof(enum.IntEnum):
     WEB_SERVER = 4
     NEEDS = 5
     FILE_CONTEXTS = 6
+    NETWORK = 7
+    DEPUTY = 8
+    DOMAINS = 9
 
     @property
     def title(self) -> str:
@@ -39,6 +61,9 @@ class Proof(enum.IntEnum):
             4: "web server: read and connect only",
             5: "what php-fpm needs",
             6: "file contexts",
+            7: "network: only what the definition asks for",
+            8: "web server deputy: no link it follows is the site's",
+            9: "the domains of the module and where they may go",
         }[self.value]
 
 
@@ -63,12 +88,71 @@ class Finding:
         }
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What one site's linked module declares: its domains and all its types (domains included)."""
+
+    site: Site
+    domains: tuple[str, ...]
+    types: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    def role(self, type_name: str) -> str | None:
+        """The names.TYPE_ROLES role of a type, or None for a type the fixed names do not know."""
+        for role, known in self.site.names.types.items():
+            if known == type_name:
+                return role
+        return None
+
+
+def scope_of(site: Site | Scope, declared: Sequence[str] = (), domains: Sequence[str] = ()) -> Scope:
+    """A site's scope: its fixed names, plus every type and domain its module declares."""
+    if isinstance(site, Scope):
+        return site
+    names = site.names
+    types = dict.fromkeys([*names.types.values(), *declared])
+    own_domains = dict.fromkeys([names.domain, *(d for d in domains if d in types)])
+    return Scope(site, tuple(own_domains), tuple(types))
+
+
+def site_access(index: PolicyIndex, scope: Scope) -> Access:
+    """The rules of all the site's domains together, as one subject."""
+    if len(scope.domains) == 1:
+        return index.access(scope.domains[0])
+    merged: dict[str, list[Grant]] = {}
+    for domain in scope.domains:
+        for target, grants in index.access(domain).by_target.items():
+            merged.setdefault(target, []).extend(grants)
+    return Access(" ".join(scope.domains), merged)
+
+
 def _rules(grants: Sequence[Grant]) -> tuple[str, ...]:
-    return tuple(sorted({g.rule for g in grants}))
+    out = set()
+    for g in grants:
+        if g.ruletype.startswith("allow") and g.rule_target not in ("", g.target, "self"):
+            out.add(f"{g.rule}  <- {g.target} is in the attribute {g.rule_target}")
+        else:
+            out.add(g.rule)
+    return tuple(sorted(out))
+
+
+def _allowed_rule(grant: Grant) -> bool:
+    return any(a.matches(grant.rule_source, grant.rule_target, grant.tclass, grant.perms) for a in RULE_ALLOWANCES)
 
 
 def _harmless(grant: Grant) -> bool:
-    return any(grant.tclass == h.tclass and grant.perms <= h.perms for h in HARMLESS)
+    """A rule on another site's types that carries nothing (allowlist.py gives each reason).
+
+    Descriptor-only permissions are accepted from rules written on an attribute (the base policy's broad
+    rules); a rule that names the other site's type itself is never an accident of the base policy.
+    """
+    on_attribute = grant.rule_target not in ("", grant.target, "self")
+    if grant.ruletype in ("allow", "allowxperm") and on_attribute and descriptor_only(grant.tclass, grant.perms):
+        return True
+    return _allowed_rule(grant) or any(grant.tclass == h.tclass and grant.perms <= h.perms for h in HARMLESS)
 
 
 def _need(finding_proof: Proof, site: Site, access: Access, target: str, tclass: str, perms: str, what: str) -> Finding:
@@ -94,6 +178,22 @@ def prove_entry(index: PolicyIndex, site: Site, exec_type: str = "httpd_exec_t")
         _need(Proof.ENTRY, site, own, exec_type, "file", "entrypoint", f"{exec_type} is an entrypoint of the domain"),
         _need(Proof.ENTRY, site, own, exec_type, "file", "execute_no_trans", "php-fpm may re-exec itself on reload"),
     ]
+    permissive = index.permissive(domain)
+    findings.append(
+        Finding(
+            Proof.ENTRY,
+            site.name,
+            site.name,
+            not permissive,
+            "the site domain is enforcing (not permissive)",
+            (
+                f"permissive {domain}; SELinux only logs what this domain does and denies none of it: the site "
+                "is not isolated at all (a trial run must be declared in the definition, not in the policy)",
+            )
+            if permissive
+            else (),
+        )
+    )
     in_role = domain in index.role_types("system_r")
     role_missing = () if in_role else (f"role system_r types {domain}; is missing",)
     findings.append(Finding(Proof.ENTRY, site.name, site.name, in_role, "role system_r may run it", role_missing))
@@ -120,18 +220,39 @@ def prove_entry(index: PolicyIndex, site: Site, exec_type: str = "httpd_exec_t")
 # --------------------------------------------------------------------------- 2. isolation
 
 
-def prove_isolation(index: PolicyIndex, site: Site, other: Site) -> Finding:
-    """The site domain has no rule of any permission on any of the other site's types."""
-    access = index.access(site.names.domain)
-    grants = [g for g in access.on(other.names.types.values()) if not _harmless(g)]
-    what = f"{site.names.domain} has no rule on the types of {other.name}"
-    return Finding(Proof.ISOLATION, site.name, other.name, not grants, what, _rules(grants))
+def _isolation_what(scope: Scope, other: Scope) -> str:
+    return f"{' '.join(scope.domains)} has no rule on the types of {other.name}"
 
 
-def prove_web_content(index: PolicyIndex, site: Site) -> Finding:
-    """Only the documented access to the stock shared web content types (httpd_sys_content_t, ...)."""
-    access = index.access(site.names.domain)
-    types = index.attribute_members(WEB_CONTENT_ATTRIBUTE) | {t for t in WEB_CONTENT_TYPES if index.has_type(t)}
+def prove_isolation(index: PolicyIndex, site: Site | Scope, other: Site | Scope) -> Finding:
+    """The site's domains have no rule of any permission on any of the other site's types."""
+    scope, other_scope = scope_of(site), scope_of(other)
+    access = site_access(index, scope)
+    grants = [g for g in access.on(other_scope.types) if not _harmless(g)]
+    what = _isolation_what(scope, other_scope)
+    return Finding(Proof.ISOLATION, scope.name, other_scope.name, not grants, what, _rules(grants))
+
+
+def prove_web_content(index: PolicyIndex, site: Site | Scope) -> Finding:
+    """Only the documented access to the stock shared web content types (httpd_sys_content_t, ...).
+
+    A site type that is itself in the web content attribute fails here, naming the attribute: every
+    domain granted the stock web content (the web server's CGI domains, other daemons) reaches it.
+    """
+    scope = scope_of(site)
+    site = scope.site
+    access = site_access(index, scope)
+    members = index.attribute_members(WEB_CONTENT_ATTRIBUTE)
+    joined = [t for t in scope.types if t in members]
+    if joined:
+        causes = tuple(
+            f"{t} is in the attribute {WEB_CONTENT_ATTRIBUTE} (the stock web content): every rule on "
+            f"{WEB_CONTENT_ATTRIBUTE} reaches it"
+            for t in joined
+        )
+        what = "no site type is stock web content"
+        return Finding(Proof.ISOLATION, site.name, "web content", False, what, causes)
+    types = (members | {t for t in WEB_CONTENT_TYPES if index.has_type(t)}) - set(scope.types)
     bad = []
     for grant in access.on(sorted(types)):
         documented = any(
@@ -156,8 +277,9 @@ WRITE_PERMS: dict[str, frozenset[str]] = {
     "sock_file": frozenset({"write", "append", "create"}),
     "dir": frozenset({"write", "add_name", "remove_name", "create", "reparent"}),
 }
+# map alone reads nothing: mmap(PROT_READ) also checks read, PROT_EXEC execute.
 READ_PERMS: dict[str, frozenset[str]] = {
-    "file": frozenset({"read", "map", "execute"}),
+    "file": frozenset({"read", "execute"}),
     "lnk_file": frozenset({"read"}),
     "fifo_file": frozenset({"read"}),
     "sock_file": frozenset({"read", "write", "append"}),
@@ -174,27 +296,73 @@ def _flow(access: Access, table: dict[str, frozenset[str]]) -> dict[tuple[str, s
     return out
 
 
+def _reachable(access: Access, flows: dict[tuple[str, str], list[Grant]]) -> dict[tuple[str, str], list[Grant]]:
+    """Drop what moves data only through a descriptor the process already holds (allowlist.descriptor_only):
+    all the domain's permissions on that (type, class) together, under any boolean, lack open and create.
+    Drop the base-policy rules of allowlist.SHARED_RULES too, unless the domain may create the object."""
+    out = {}
+    for key, grants in flows.items():
+        held = access.combined(*key)
+        if descriptor_only(key[1], held):
+            continue
+        if "create" not in held:
+            # Without the accepted rule, what is left acts only through a descriptor: the path to the
+            # object (open) is the accepted rule's, and so is the reason.
+            others = [g for g in access.by_target.get(key[0], ()) if g.tclass == key[1] and g.ruletype == "allow"]
+            rest = frozenset().union(*(g.perms for g in others if not _shared_rule(g)))
+            if any(_shared_rule(g) for g in others) and descriptor_only(key[1], rest):
+                continue
+            grants = [g for g in grants if not _shared_rule(g)]
+        if grants:
+            out[key] = grants
+    return out
+
+
+def _shared_rule(grant: Grant) -> bool:
+    return any(a.matches(grant.rule_source, grant.rule_target, grant.tclass, grant.perms) for a in SHARED_RULES)
+
+
 @dataclass(frozen=True)
 class FlowSets:
-    """What one domain can write and read, by (type, class): computed once per domain."""
+    """What one site can write and read, by (type, class), and all it holds there: computed once per site."""
 
     writes: dict[tuple[str, str], list[Grant]]
     reads: dict[tuple[str, str], list[Grant]]
+    perms: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
 
-def flow_sets(index: PolicyIndex, site: Site) -> FlowSets:
-    access = index.access(site.names.domain)
-    return FlowSets(_flow(access, WRITE_PERMS), _flow(access, READ_PERMS))
+def flow_sets(index: PolicyIndex, site: Site | Scope) -> FlowSets:
+    access = site_access(index, scope_of(site))
+    writes = _reachable(access, _flow(access, WRITE_PERMS))
+    reads = _reachable(access, _flow(access, READ_PERMS))
+    perms = {key: access.combined(*key) for key in {*writes, *reads}}
+    return FlowSets(writes, reads, perms)
 
 
-def _shared_ok(type_name: str, tclass: str) -> bool:
-    return any(s.type == type_name and tclass in s.classes for s in SHARED_TYPES)
+def _shared_entry(type_name: str, tclass: str) -> SharedType | None:
+    return next((s for s in SHARED_TYPES if s.type == type_name and tclass in s.classes), None)
 
 
-def prove_no_channel(site: Site, site_flows: FlowSets, other: Site, other_flows: FlowSets) -> Finding:
+def _shared_ok(type_name: str, tclass: str, *holders: FlowSets) -> bool:
+    """On the allow-list, and neither side holds more than the permissions the entry accepts."""
+    entry = _shared_entry(type_name, tclass)
+    if entry is None:
+        return False
+    return all(h.perms.get((type_name, tclass), frozenset()) <= entry.perms for h in holders)
+
+
+def _shared_type_only(type_name: str, tclass: str) -> bool:
+    return _shared_entry(type_name, tclass) is not None
+
+
+def prove_no_channel(site: Site | Scope, site_flows: FlowSets, other: Site | Scope, other_flows: FlowSets) -> Finding:
     """No type the other site can write that this site can read, beyond the allow-list."""
-    shared = [key for key in sorted(set(other_flows.writes) & set(site_flows.reads)) if not _shared_ok(*key)]
-    return _channel_finding(site, site_flows, other, other_flows, shared)
+    shared = [
+        key
+        for key in sorted(set(other_flows.writes) & set(site_flows.reads))
+        if not _shared_ok(*key, site_flows, other_flows)
+    ]
+    return _channel_finding(scope_of(site).site, site_flows, scope_of(other).site, other_flows, shared)
 
 
 def _channel_finding(
@@ -203,6 +371,11 @@ def _channel_finding(
     rules: list[str] = []
     for key in shared:
         type_name, tclass = key
+        entry = _shared_entry(type_name, tclass)
+        if entry is not None:
+            held = other_flows.perms.get(key, frozenset()) | site_flows.perms.get(key, frozenset())
+            extra = sorted(held - entry.perms)
+            rules.append(f"{type_name}:{tclass} is on the shared-type allow-list only without {{ {' '.join(extra)} }}")
         rules.append(f"{type_name}:{tclass} written by: " + " | ".join(_rules(other_flows.writes[key])))
         rules.append(f"{type_name}:{tclass} read by: " + " | ".join(_rules(site_flows.reads[key])))
     what = f"nothing {other.name} writes is readable by {site.name}, beyond the shared-type allow-list"
@@ -213,7 +386,7 @@ def _channel_finding(
 
 
 def prove_pairs(
-    index: PolicyIndex, sites: Sequence[Site], flows: dict[str, FlowSets]
+    index: PolicyIndex, sites: Sequence[Site | Scope], flows: dict[str, FlowSets]
 ) -> dict[tuple[str, str], list[Finding]]:
     """Proofs 2 and 3 for every ordered pair of sites, each finding equal to prove_isolation and
     prove_no_channel on that pair, keyed by (site, other).
@@ -223,38 +396,39 @@ def prove_pairs(
     to its site and from a (type, class) to the sites that write it: the work is the rules, not the
     pairs, and only pairs that share something are compared.
     """
+    scopes = [scope_of(s) for s in sites]
     owners: dict[str, list[str]] = {}
-    for other in sites:
-        for type_name in dict.fromkeys(other.names.types.values()):
+    for other in scopes:
+        for type_name in other.types:
             owners.setdefault(type_name, []).append(other.name)
     writers: dict[tuple[str, str], list[str]] = {}
-    for other in sites:
+    for other in scopes:
         for key in flows[other.name].writes:
-            if not _shared_ok(*key):
-                writers.setdefault(key, []).append(other.name)
+            writers.setdefault(key, []).append(other.name)
     out: dict[tuple[str, str], list[Finding]] = {}
-    for site in sites:
+    for scope in scopes:
         touched: dict[str, list[Grant]] = {}
-        domain = site.names.domain
-        for target, grants in index.access(domain).by_target.items():
+        for target, grants in site_access(index, scope).by_target.items():
             for owner in owners.get(target, ()):
-                if owner != site.name:
+                if owner != scope.name:
                     touched.setdefault(owner, []).extend(g for g in grants if not _harmless(g))
         heard: dict[str, list[tuple[str, str]]] = {}
-        site_flows = flows[site.name]
+        site_flows = flows[scope.name]
         for key in site_flows.reads:
             for writer in writers.get(key, ()):
-                if writer != site.name:
+                if writer != scope.name and not _shared_ok(*key, site_flows, flows[writer]):
                     heard.setdefault(writer, []).append(key)
-        for other in sites:
-            if other.name == site.name:
+        for other in scopes:
+            if other.name == scope.name:
                 continue
             grants = touched.get(other.name, [])
-            what = f"{domain} has no rule on the types of {other.name}"
-            isolation = Finding(Proof.ISOLATION, site.name, other.name, not grants, what, _rules(grants))
-            out[(site.name, other.name)] = [
+            isolation = Finding(
+                Proof.ISOLATION, scope.name, other.name, not grants, _isolation_what(scope, other), _rules(grants)
+            )
+            keys = sorted(heard.get(other.name, ()))
+            out[(scope.name, other.name)] = [
                 isolation,
-                _channel_finding(site, site_flows, other, flows[other.name], sorted(heard.get(other.name, ()))),
+                _channel_finding(scope.site, site_flows, other.site, flows[other.name], keys),
             ]
     return out
 
@@ -276,12 +450,15 @@ WEB_SERVER_MAY: dict[str, dict[str, frozenset[str]]] = {
 }
 
 
-def prove_web_server(index: PolicyIndex, site: Site) -> list[Finding]:
+def prove_web_server(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
+    scope = scope_of(site)
+    site = scope.site
     access = index.access(WEB_SERVER)
     types = site.names.types
     too_much = []
-    for role, type_name in types.items():
-        allowed = WEB_SERVER_MAY.get(role, {})
+    for type_name in scope.types:
+        role = scope.role(type_name)
+        allowed = WEB_SERVER_MAY.get(role, {}) if role is not None else {}
         for grant in access.on([type_name]):
             if _harmless(grant):
                 continue
@@ -294,7 +471,7 @@ def prove_web_server(index: PolicyIndex, site: Site) -> list[Finding]:
             site.name,
             not too_much,
             "httpd_t may only read the docroot and writable dirs and connect to the socket; "
-            "nothing on sessions, tmp, logs or the exec type",
+            "nothing on sessions, tmp, logs, the pool configuration, the exec type or any other type of the module",
             _rules(too_much),
         )
     ]
@@ -309,6 +486,188 @@ def prove_web_server(index: PolicyIndex, site: Site) -> list[Finding]:
     for target, tclass, perms, what in needs:
         f = _need(Proof.WEB_SERVER, site, access, target, tclass, perms, f"httpd_t may {what}")
         findings.append(Finding(f.proof, WEB_SERVER, site.name, f.ok, f.what, f.rules))
+    return findings
+
+
+# --------------------------------------------------------------------------- 7. network
+
+
+def _network_allowed(grant: Grant) -> bool:
+    return any(a.matches(grant.rule_source, grant.rule_target, grant.tclass, grant.perms) for a in NETWORK_ALLOWANCES)
+
+
+def prove_network(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
+    """An empty `network`: no network socket, no port, no resolver, under any boolean. Each entry: exactly
+    its port types plus DNS (name_connect); TCP and UDP sockets only then; raw and packet sockets never."""
+    scope = scope_of(site)
+    site = scope.site
+    access = site_access(index, scope)
+    needs = sorted(n.value for n in site.network)
+    expected = {p for need in needs for p in NETWORK_PORTS[need]} | (set(DNS_PORTS) if needs else set())
+    may_create = {"tcp_socket", "udp_socket", "netlink_route_socket"} if needs else set()
+    sockets = []
+    for domain in scope.domains:
+        for grant in access.by_target.get(domain, ()):
+            if grant.tclass in NETWORK_SOCKETS and grant.tclass not in may_create and grant.ruletype == "allow":
+                sockets.append(grant)
+    ports = []
+    for target, grants in access.by_target.items():
+        for grant in grants:
+            if grant.ruletype != "allow" or grant.tclass not in ("tcp_socket", "udp_socket", "sctp_socket"):
+                continue
+            if grant.perms & {"name_bind", "node_bind"} and target not in scope.domains:
+                ports.append(grant)
+            elif "name_connect" in grant.perms and target not in expected:
+                ports.append(grant)
+    resolvers = []
+    if not needs:
+        for resolver in RESOLVERS:
+            for grant in access.on([resolver]):
+                if grant.ruletype == "allow" and grant.tclass in ("unix_stream_socket", "dbus", "nscd"):
+                    if not _network_allowed(grant):
+                        resolvers.append(grant)
+    asked = ", ".join(needs) or "none"
+    findings = [
+        Finding(
+            Proof.NETWORK,
+            site.name,
+            site.name,
+            not sockets,
+            f"network sockets only for network entries ({asked}): tcp/udp then, raw/packet/other never",
+            _rules(sockets),
+        ),
+        Finding(
+            Proof.NETWORK,
+            site.name,
+            site.name,
+            not ports,
+            f"name_connect only to {', '.join(sorted(expected)) or 'no port'}; no port bound",
+            _rules(ports),
+        ),
+    ]
+    if not needs:
+        findings.append(
+            Finding(
+                Proof.NETWORK,
+                site.name,
+                site.name,
+                not resolvers,
+                "no name resolution through a resolver daemon (nscd, systemd-resolved, ...) without network",
+                _rules(resolvers),
+            )
+        )
+    for port in sorted(expected - set(DNS_PORTS)):
+        if index.has_type(port):
+            f = _need(Proof.NETWORK, site, access, port, "tcp_socket", "name_connect", f"may connect to {port}")
+            findings.append(f)
+    return findings
+
+
+# --------------------------------------------------------------------------- 8. web server deputy
+
+
+def prove_deputy(index: PolicyIndex, site: Site | Scope, others: Sequence[Site | Scope]) -> Finding:
+    """No link the web server follows can be the site's own: httpd_t reads every other site's files,
+    so a symlink the site creates where httpd_t follows it serves another site's files (issue 12)."""
+    scope = scope_of(site)
+    access = site_access(index, scope)
+    httpd = index.access(WEB_SERVER)
+    reaches = sorted(
+        t
+        for o in map(scope_of, others)
+        if o.name != scope.name
+        for t in o.types
+        if "read" in httpd.perms(t, "file", unconditional=False)
+    )
+    bad: list[str] = []
+    for target, grants in sorted(access.by_target.items()):
+        created = [g for g in grants if g.tclass == "lnk_file" and g.ruletype == "allow" and "create" in g.perms]
+        created += [g for g in grants if g.tclass == "lnk_file" and g.ruletype == "type_transition"]
+        if not created:
+            continue
+        followed = httpd.grants(target, "lnk_file", frozenset({"read"}))
+        if followed:
+            bad.append(
+                f"{target}:lnk_file created by: " + " | ".join(_rules(created))
+                + " ; followed by httpd_t: " + " | ".join(_rules(followed))
+                + (f" ; httpd_t reads {', '.join(reaches[:3])}{' ...' if len(reaches) > 3 else ''}" if reaches else "")
+            )
+    what = "no symlink the site can create is followed by the web server (it reads every other site)"
+    return Finding(Proof.DEPUTY, scope.name, scope.name, not bad, what, tuple(bad))
+
+
+# --------------------------------------------------------------------------- 9. domains of the module
+
+
+def _allowed_transition(grant: Grant) -> bool:
+    return any(
+        a.matches(grant.rule_source, grant.rule_target, grant.tclass, grant.perms) for a in TRANSITION_ALLOWANCES
+    )
+
+
+def prove_domains(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
+    """Every domain of the module is known, and the site's domains may enter no domain but their own."""
+    scope = scope_of(site)
+    site = scope.site
+    access = site_access(index, scope)
+    extra = [d for d in scope.domains if d != site.names.domain]
+    findings = [
+        Finding(
+            Proof.DOMAINS,
+            site.name,
+            site.name,
+            True,
+            f"domains of the module: {', '.join(scope.domains)} (each proven like the site domain)",
+        )
+    ]
+    permissive = [d for d in extra if index.permissive(d)]
+    if permissive:
+        findings.append(
+            Finding(
+                Proof.DOMAINS,
+                site.name,
+                site.name,
+                False,
+                "no domain of the module is permissive",
+                tuple(f"permissive {d}; (denies nothing)" for d in permissive),
+            )
+        )
+    domains = index.attribute_members("domain")
+    candidates: dict[str, list[Grant]] = {}
+    for target, grants in sorted(access.by_target.items()):
+        if target in scope.domains or target not in domains:
+            continue
+        for grant in grants:
+            if grant.tclass != "process":
+                continue
+            if grant.ruletype == "allow" and grant.perms & {"transition", "dyntransition"}:
+                candidates.setdefault(target, []).append(grant)
+            elif grant.ruletype in ("type_transition", "type_change"):
+                candidates.setdefault(target, []).append(grant)
+    may_setcurrent = any("setcurrent" in access.combined(d, "process") for d in scope.domains)
+    gone: list[Grant] = []
+    for target, grants in candidates.items():
+        perms = frozenset().union(*(g.perms for g in grants if g.ruletype == "allow"))
+        # An exec transition needs an entrypoint of the target the site may execute; a dyntransition, setcurrent.
+        executable = [e for e in index.entrypoints(target) if "execute" in access.combined(e, "file")]
+        allowed = [g for g in grants if g.ruletype == "allow" and _allowed_transition(g)]
+        if allowed and all(_allowed_transition(g) for g in grants if g.ruletype == "allow"):
+            continue  # on the transition allow-list (a base-policy rule on every domain)
+        if ("transition" in perms and executable) or ("dyntransition" in perms and may_setcurrent):
+            gone += grants
+            gone += [g for e in executable for g in access.on([e]) if g.tclass == "file" and "execute" in g.perms]
+    entered = sorted({g.target for g in gone if g.tclass == "process" and g.target in domains})
+    findings.append(
+        Finding(
+            Proof.DOMAINS,
+            site.name,
+            site.name,
+            not gone,
+            "the site's domains may enter no other domain"
+            + (f" (may enter: {', '.join(entered)})" if entered else ""),
+            _rules(gone),
+        )
+    )
     return findings
 
 
@@ -435,7 +794,71 @@ class Labeler:
         return _context_type(context)
 
 
-def prove_file_contexts(labeler: Labeler, site: Site, module_fc: str) -> list[Finding]:
+# An .fc entry the proof can read: a literal path (every metacharacter escaped), optionally "(/.*)?".
+_FC_LITERAL = re.compile(r"^(?P<path>/(?:[^.^$*+?()\[\]{}|\\]|\\.)*)(?P<below>\(/\.\*\)\?)?$")
+
+
+def own_roots(site: Site) -> list[PurePosixPath]:
+    """The trees a site's .fc may label: each is the site's alone (no shared parent)."""
+    run = site.run_dir
+    return [
+        site.docroot,
+        site.sessions_dir,
+        site.tmp_dir,
+        site.log_dir,
+        run,
+        PurePosixPath("/var") / run.relative_to("/"),
+        site.config_dir,
+    ]
+
+
+class SitePaths:
+    """The own trees of every site, to tell in a few lookups whose tree a path is in (built once per verify)."""
+
+    def __init__(self, sites: Sequence[Site]) -> None:
+        self._owner: dict[str, str] = {}
+        for site in sites:
+            for root in own_roots(site):
+                self._owner.setdefault(str(root), site.name)
+        self._sorted = sorted(self._owner)
+
+    def others_at(self, site: Site, path: PurePosixPath, below: bool) -> list[tuple[str, str]]:
+        """(root, owner) of other sites whose tree holds ``path``, or, if ``below``, lies under it."""
+        hits = []
+        for ancestor in (path, *path.parents):
+            owner = self._owner.get(str(ancestor))
+            if owner is not None and owner != site.name:
+                hits.append((str(ancestor), owner))
+        if below:
+            prefix = str(path).rstrip("/") + "/"
+            start = bisect.bisect_left(self._sorted, prefix)
+            for root in self._sorted[start:]:
+                if not root.startswith(prefix):
+                    break
+                if self._owner[root] != site.name:
+                    hits.append((root, self._owner[root]))
+        return hits
+
+
+def _fc_confined(site: Site, line: FcLine, others: SitePaths) -> str | None:
+    """Why an .fc entry of ``site`` leaves its own paths, or None."""
+    entry = f"{line.regex}\t{line.context}"
+    match = _FC_LITERAL.match(line.regex)
+    if match is None:
+        return f"{entry}: not a literal path of the site (a pattern could match paths of other sites)"
+    path = PurePosixPath(re.sub(r"\\(.)", r"\1", match.group("path")))
+    if not any(path == root or path.is_relative_to(root) for root in own_roots(site)):
+        return f"{entry}: {path} is outside the paths of {site.name} ({', '.join(map(str, own_roots(site)))})"
+    hits = others.others_at(site, path, below=match.group("below") is not None)
+    if hits:
+        root, owner = hits[0]
+        return f"{entry}: labels {root} of {owner}"
+    return None
+
+
+def prove_file_contexts(
+    labeler: Labeler, site: Site, module_fc: str, others: Sequence[Site] | SitePaths = ()
+) -> list[Finding]:
     types = site.names.types
     fc = parse_fc(module_fc)
     findings = []
@@ -463,6 +886,18 @@ def prove_file_contexts(labeler: Labeler, site: Site, module_fc: str) -> list[Fi
             not leaks,
             "look-alike paths (a dot replaced, a sibling with the name as prefix) do not",
             tuple(leaks),
+        )
+    )
+    paths = others if isinstance(others, SitePaths) else SitePaths([site, *others])
+    outside = [why for why in (_fc_confined(site, line, paths) for line in fc) if why]
+    findings.append(
+        Finding(
+            Proof.FILE_CONTEXTS,
+            site.name,
+            site.name,
+            not outside,
+            "every .fc entry stays inside the site's own paths (no other site's tree, no shared parent)",
+            tuple(outside),
         )
     )
     missing = []

@@ -1,4 +1,4 @@
-"""verify from end to end: modules -> one semodule call in a private root -> six proofs -> report;
+"""verify from end to end: modules -> one semodule call in a private root -> the proofs -> report;
 and the verify task (and the verify after build-site) on a Project."""
 
 from __future__ import annotations
@@ -16,20 +16,26 @@ from ..package.run import build
 from ..project import MANIFEST, Project
 from . import cache
 from .access import PolicyIndex
-from .modules import SiteModule, module_file_contexts, modules_from_rpms, selinux_rpm
+from .modules import SiteModule, module_file_contexts, module_types, modules_from_rpms, selinux_rpm
 from .policyroot import LinkedPolicy, link_policy
 from .proofs import (
     INIT,
     WEB_SERVER,
     Finding,
     Labeler,
+    Scope,
+    SitePaths,
     flow_sets,
+    prove_deputy,
+    prove_domains,
     prove_entry,
     prove_file_contexts,
     prove_needs,
+    prove_network,
     prove_pairs,
     prove_web_content,
     prove_web_server,
+    scope_of,
 )
 from .report import Report, render_text
 
@@ -48,23 +54,41 @@ class VerifyResult:
     policy_root: Path
 
 
+def scopes_of(
+    index: PolicyIndex, modules: Sequence[SiteModule], workdir: Path, store_modules: Path | None = None
+) -> list[Scope]:
+    """Each site's types as its compiled module declares them; its domains are those the linked policy
+    puts in the domain attribute."""
+    domains = index.attribute_members("domain")
+    scopes = []
+    for module in modules:
+        declared = module_types(module, workdir / "cil", store_modules)
+        scopes.append(scope_of(module.site, declared, [t for t in declared if t in domains]))
+    return scopes
+
+
 def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path) -> tuple[Finding, ...]:
     import setools
 
     index = PolicyIndex(setools.SELinuxPolicy(str(linked.policy_kern)))
     labeler = Labeler(str(linked.file_contexts))
     sites = [m.site for m in modules]
-    index.preload([*(s.names.domain for s in sites), WEB_SERVER, INIT])
-    flows = {s.name: flow_sets(index, s) for s in sites}
-    pairs = prove_pairs(index, sites, flows)
+    scopes = scopes_of(index, modules, workdir, linked.store_modules)
+    index.preload([*(d for s in scopes for d in s.domains), WEB_SERVER, INIT])
+    flows = {s.name: flow_sets(index, s) for s in scopes}
+    pairs = prove_pairs(index, scopes, flows)
+    paths = SitePaths(sites)
     findings: list[Finding] = []
-    for module in modules:
+    for module, scope in zip(modules, scopes):
         site = module.site
         findings += prove_entry(index, site)
-        findings.append(prove_web_content(index, site))
+        findings += prove_domains(index, scope)
+        findings.append(prove_web_content(index, scope))
         findings += prove_needs(index, site)
-        findings += prove_file_contexts(labeler, site, module_file_contexts(module, workdir / "fc"))
-        findings += prove_web_server(index, site)
+        findings += prove_network(index, scope)
+        findings += prove_file_contexts(labeler, site, module_file_contexts(module, workdir / "fc"), paths)
+        findings += prove_web_server(index, scope)
+        findings.append(prove_deputy(index, scope, scopes))
         for other in sites:
             if other.name != site.name:
                 findings += pairs[(site.name, other.name)]
