@@ -597,9 +597,11 @@ def read_like_dnf(repo: Path) -> list[str]:
 def test_publish_dry_run_lists_the_packages_and_changes_nothing(tmp_path, example_builds):
     root = make_project(tmp_path)
     rpms = rpms_of(example_builds, SELINUX)
-    result = invoke(
-        root, "publish", "--repo", str(tmp_path / "repo"), "--dry-run", *[a for p in rpms for a in ("--rpm", str(p))]
-    )
+    # --allow-unverified: the session's builds never went through build-site's verify gate
+    args = ["--dry-run", "--allow-unverified", *[a for p in rpms for a in ("--rpm", str(p))]]
+    refused = invoke(root, "publish", "--repo", str(tmp_path / "repo"), *args[:1], *args[2:])
+    assert refused.returncode == 3 and "without a passing verify" in refused.stderr
+    result = invoke(root, "publish", "--repo", str(tmp_path / "repo"), *args)
     assert result.returncode == 0, result.stderr
     assert f"publish would offer {len(rpms)} packages to {tmp_path / 'repo'}" in result.stdout
     assert "NOT signed" in result.stdout and all(str(p) in result.stdout for p in rpms)

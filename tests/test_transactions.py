@@ -196,9 +196,8 @@ def relabelled(calls: list[Call]) -> list[set[str]]:
 
 
 def all_paths(site: Site) -> set[str]:
-    return {str(p) for p in (site.docroot, site.sessions_dir, site.tmp_dir, site.log_dir, site.run_dir)} | {
-        str(p) for p in site.writable_dirs
-    }
+    """Every path the site's file contexts cover (site.relabel_paths, now with its config dir)."""
+    return {str(p) for p in site.relabel_paths} | {str(p) for p in site.writable_dirs}
 
 
 @pytest.mark.parametrize("manager", ["rpm", "dnf"])

@@ -62,10 +62,17 @@ def _read_json(path: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _write_json(path: Path, data: dict[str, object]) -> None:
+def _write_json(path: Path, data: dict[str, object], sort_keys: bool = True) -> None:
+    """Atomically, and only when the text changes: a verify that changes nothing leaves build/ as it was."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys) + "\n"
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    partial.write_text(text)
     os.replace(partial, path)
 
 
@@ -90,7 +97,11 @@ def _record(target_root: Path, files: Iterable[Path], verdict: str, policy: str)
         packages = {}
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for file in files:
-        packages[file.name] = {"sha256": sha256(file), "verify": verdict, "policy": policy, "when": when}
+        entry = {"sha256": sha256(file), "verify": verdict, "policy": policy}
+        old = packages.get(file.name)
+        if isinstance(old, dict) and all(old.get(k) == v for k, v in entry.items()):
+            continue  # the same verdict on the same bytes: keep when it was first given
+        packages[file.name] = {**entry, "when": when}
     # only what is still on disk: a pruned or replaced file's entry goes with it
     live = {p.name for d in ("rpms", "srpms") for p in (target_root / d).glob("*.rpm")}
     data["packages"] = {name: entry for name, entry in packages.items() if name in live}
@@ -125,7 +136,7 @@ def release(target_root: Path, manifests: Iterable[Path], verdict: str, policy: 
             finals.append(final)
         manifest["outputs"] = manifest["promoted"] = [str(p.relative_to(target_root)) for p in finals]
         manifest["verify"] = verdict
-        _write_json(manifest_path, manifest)
+        _write_json(manifest_path, manifest, sort_keys=False)  # keys in BuildRecord.write's order
         released += finals
     _record(target_root, released, verdict, policy)
     for sub in ("unverified/rpms", "unverified/srpms", "unverified"):
@@ -136,10 +147,15 @@ def release(target_root: Path, manifests: Iterable[Path], verdict: str, policy: 
 
 
 def check_publishable(target_root: Path, candidates: list[Path], allow_unverified: bool) -> None:
-    """Refuse packages whose exact bytes never passed verify (unless ``allow_unverified``)."""
+    """Refuse packages whose exact bytes never passed verify (unless ``allow_unverified``). A file is looked
+    up by its sha256 in every target's record under build/ (``--rpm`` may name another target's package:
+    the repository then refuses it for its target, with that reason)."""
     if allow_unverified:
         return
-    record = read_record(target_root)
+    record: dict[str, Verdict] = {}
+    for other in sorted(target_root.parent.glob(f"*/{RECORD}")):
+        record.update(read_record(other.parent))
+    record.update(read_record(target_root))
     refused = []
     for path in candidates:
         verdict = record.get(sha256(path))
