@@ -133,6 +133,7 @@ def build_site(
     for built_for in projects:
         for path in current_outputs(built_for, chosen):
             print(path)
+    project.check_definitions()  # refused definitions were skipped: exit 2, listing them
 
 
 @task(
@@ -164,7 +165,9 @@ def verify(c, site=None, json=False, target="", headers="", policy_root="", poli
 @boundary
 def list_sites(c):
     """Show every definition in sites.d/ and what each will produce."""
-    print(describe_sites(Project(ROOT)))
+    project = Project(ROOT)
+    print(describe_sites(project))
+    project.check_definitions()
 
 
 @task(name="new-site", help={"name": "the site's DNS name"})

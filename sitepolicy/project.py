@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .definition.site import Site, load_sites, select_sites
-from .errors import SitepolicyError, TargetError
+from .definition.loading import Loaded, load_definitions
+from .definition.site import Site, select_sites
+from .errors import DefinitionError, SitepolicyError, TargetError
 from .targets import Target, get_target, host_target, with_dist
 
 MANIFEST = "manifest.json"
@@ -153,8 +154,22 @@ class Project:
         object.__setattr__(self, "lock_path", self.sites_dir / LOCK_NAME)
 
     @cached_property
+    def loaded(self) -> Loaded:
+        """Every definition of sites.d/: the valid ones, and the refused (invalid, colliding, not a definition)."""
+        return load_definitions(self.sites_dir)
+
+    @property
     def sites(self) -> tuple[Site, ...]:
-        return tuple(load_sites(self.sites_dir))
+        """The valid definitions; a refused one is skipped, and the task exits 2 at the end (check_definitions)."""
+        return tuple(self.loaded.sites)
+
+    @property
+    def refused(self) -> list[DefinitionError]:
+        return self.loaded.refused
+
+    def check_definitions(self) -> None:
+        """Raise DefinitionsRefused (exit status 2) listing every refused file of sites.d/, if any."""
+        self.loaded.check()
 
     @cached_property
     def host(self) -> Target:
@@ -183,8 +198,8 @@ class Project:
     def with_target(self, target_name: str | None) -> Project:
         """The same project for another target (the definitions already loaded are kept)."""
         other = dataclasses.replace(self, target_name=target_name)
-        if "sites" in self.__dict__:
-            other.__dict__["sites"] = self.sites
+        if "loaded" in self.__dict__:
+            other.__dict__["loaded"] = self.loaded
         if "host" in self.__dict__:
             other.__dict__["host"] = self.host
         return other
@@ -193,10 +208,16 @@ class Project:
         return select_sites(list(self.sites), names, self.sites_dir)
 
     def choose(self, names: Sequence[str], everything: bool) -> list[Site]:
-        """All definitions are validated together (collisions), then the requested ones are chosen."""
+        """All definitions are validated together (collisions), then the requested valid ones are chosen
+        (a refused one named here is skipped: it is in ``refused``)."""
         if bool(names) == everything:
             raise SitepolicyError("name one site, or pass --all for every definition in sites.d/")
-        return list(self.sites) if everything else self.select(names)
+        refused = self.loaded.refused_files()
+        return (
+            list(self.sites)
+            if everything
+            else self.select([n for n in names if str(self.sites_dir / f"{n}.yaml") not in refused])
+        )
 
     def require_sites(self) -> tuple[Site, ...]:
         if not self.sites:

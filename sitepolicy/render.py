@@ -19,6 +19,7 @@ from . import __version__
 from .definition import fingerprint
 from .definition.names import RECONCILE, RUNTIME_PACKAGE, RUNTIME_STATE_DIR, fc_dir, module_dir
 from .definition.site import DOCROOT_TREES, Site
+from .m4 import m4_quote
 from .targets import Target
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,8 @@ POLICY_TEMPLATES = PROJECT_ROOT / "policy-templates"
 SPEC_TEMPLATES = PROJECT_ROOT / "specs"
 TEMPLATES = PROJECT_ROOT / "templates"  # what is not a package's: the starter definition, the .repo file
 
+# What a file-context entry appends to a directory's regex to cover the directory and everything in it.
+FC_TREE_SUFFIX = "(/.*)?"
 # Characters with a meaning in the regular expressions of .fc files (POSIX ERE and PCRE alike).
 _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 
@@ -33,6 +36,11 @@ _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 def fc_regex(path: PurePosixPath | str) -> str:
     """A literal path as a file-context regular expression: every metacharacter escaped."""
     return _FC_META.sub(r"\\\1", str(path))
+
+
+def fc_tree(path: PurePosixPath | str) -> str:
+    """The .fc regex of ``path`` and everything below it, between m4 quotes (see sitepolicy/m4.py)."""
+    return m4_quote(fc_regex(path) + FC_TREE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ def _environment(directory: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["fc_regex"] = fc_regex
+    env.filters["fc_tree"] = fc_tree
+    env.filters["m4_quote"] = m4_quote
     return env
 
 
@@ -107,6 +117,8 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
         "selinux_context": f"system_u:system_r:{names.domain}:s0",
         "runtime": runtime_context(target),
         "site_identity": fingerprint.identity(site),
+        # In the pool user's GECOS: %pre reuses an existing account only when it carries this.
+        "account_marker": f"sitepolicy pool of {site.name}",
         "definition_fingerprint": fingerprint.definition(site),
     }
 

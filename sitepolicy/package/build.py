@@ -20,6 +20,7 @@ from ..inspect import check_scriptlets_expanded, read_package
 from ..project import BuildRecord, TargetLayout
 from ..render import RELEASE_PLACEHOLDER, Rendered, SiteSources, render_runtime, render_site
 from ..targets import Target
+from . import filecontexts
 from .gate import PENDING, SKIPPED
 from .headers import Headers
 from .rpmbuild import build_srpm, rebuild, rpm_db_has
@@ -75,7 +76,10 @@ def build_site(
     def render(directory: Path) -> Path:
         return rendered.write(directory, release)
 
-    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest, no_verify)
+    def prove(rpms: list[Path]) -> None:
+        filecontexts.check_packages(site, target, rpms)
+
+    built = _build_package(site.name, render, layout, layout.site_dir(site), headers, release, digest, prove, no_verify)
     return SiteBuild(built.record, built.srpm, built.rpms, site, target)
 
 
@@ -99,7 +103,9 @@ def build_runtime(
         Rendered({k: v.replace(RELEASE_PLACEHOLDER, release) for k, v in template.files.items()}).write(directory)
         return directory / f"{RUNTIME_PACKAGE}.spec"
 
-    return _build_package(RUNTIME_PACKAGE, render, layout, layout.runtime_dir, None, release, digest, no_verify)
+    return _build_package(
+        RUNTIME_PACKAGE, render, layout, layout.runtime_dir, None, release, digest, no_verify=no_verify
+    )
 
 
 def _build_package(
@@ -110,10 +116,11 @@ def _build_package(
     headers: Headers | None,
     release: str,
     digest: str,
+    check: Callable[[list[Path]], None] | None = None,
     no_verify: bool = False,
 ) -> PackageBuild:
-    """Render into a staging directory, build the SRPM, rebuild it, check, move into place: unverified/
-    until verify passed (gate.py), or rpms/ at once with ``no_verify``."""
+    """Render into a staging directory, build the SRPM, rebuild it, check (``check`` too), move into place:
+    unverified/ until verify passed (gate.py), or rpms/ at once with ``no_verify``."""
     layout.staging.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=layout.staging))
     try:
@@ -129,6 +136,8 @@ def _build_package(
         rpms = rebuild(srpm, stage / "rpms", topdir, layout.target, headers_dir, nodeps, defines)
         for path in rpms:
             check_scriptlets_expanded(read_package(path))
+        if check is not None:  # before anything reaches build/<target>/
+            check(rpms)
         verify = SKIPPED if no_verify else PENDING
         return _publish_outputs(layout, record_dir, sources, srpm, rpms, name, release, digest, verify)
     finally:

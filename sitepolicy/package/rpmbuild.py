@@ -9,6 +9,9 @@ from ..errors import SitepolicyError
 from ..targets import Target
 from ..tools import require_tool, run
 
+# One site's rpmbuild (m4, checkmodule, packaging) takes about a second; only a hang reaches this.
+RPMBUILD_TIMEOUT = 300.0
+
 
 def _defines(defines: dict[str, str]) -> list[str]:
     args: list[str] = []
@@ -23,7 +26,12 @@ def rpmbuild(args: list[str | Path], topdir: Path, defines: dict[str, str]) -> s
     topdir.mkdir(parents=True, exist_ok=True)
     base = {"_topdir": str(topdir), "_tmppath": str(topdir / "tmp")}
     (topdir / "tmp").mkdir(exist_ok=True)
-    return run(["rpmbuild", *_defines({**base, **defines}), *args], env={"HOME": str(topdir)})
+    return run(
+        ["rpmbuild", *_defines({**base, **defines}), *args],
+        env={"HOME": str(topdir)},
+        timeout=RPMBUILD_TIMEOUT,
+        hint="rpmbuild (its %build compiles the policy module with make and m4)",
+    )
 
 
 def target_defines(target: Target, headers_dir: Path | None) -> dict[str, str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..definition.allowlists import check_for_target
 from ..definition.base_policy import check_against_base, host_store_names
 from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
@@ -105,6 +106,7 @@ def plan_build(
     ``no_verify``: the packages skip the verify gate (BUILDINFO says so: another digest)."""
     sites = project.choose(names, everything)
     target = project.build_target
+    check_for_target(sites, target.name)
     headers_dir = Path(headers) if headers else None
     resolved = resolve_headers(target, headers_dir, None if headers_dir else project.host, policy_version)
     if release:
@@ -144,6 +146,8 @@ def build(
     """
     start = time.monotonic()
     plan = plan_build(project, names, everything, headers, release, force, jobs, policy_version, no_verify)
+    for refused in project.refused:
+        report(f"refused, skipped: {refused}")
     target, stale, lock = plan.target, plan.stale, plan.lock
     check_against_base([p.site for p in stale if p.site is not None], host_store_names(target) if stale else None)
     built: dict[str, BuildRecord] = {}
@@ -261,6 +265,8 @@ def plan_mock(
     if release:
         check_release(release)
     pairs = mock_targets(configs, project.target_name)
+    for _, target in pairs:
+        check_for_target(sites, target.name)
     lock = ReleaseLock.load(project.lock_path)
     rendered, digests, releases = {}, {}, {}
     for config, target in pairs:
@@ -290,6 +296,8 @@ def build_mock(
     here for each target, with its release from the lock. plan_mock() alone is --dry-run.
     """
     plan = plan_mock(project, names, everything, configs, release)
+    for refused in project.refused:
+        progress(f"refused, skipped: {refused}")
     if runner is run_tool:
         require_tool("mock", "mock (Fedora/EL: dnf install mock; then add yourself to the mock group)")
     lock = plan.lock

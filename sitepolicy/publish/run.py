@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.allowlists import check_for_target
 from ..errors import SitepolicyError
 from ..package import gate
 from ..package.mock_build import Progress, Runner, build_source_package, run_tool, staging
@@ -118,7 +119,9 @@ def plan_submission(
     else:
         check_koji_target(koji or "")
         target = get_target(project.target_name) if project.target_name else koji_target(koji or "")
+    project.check_definitions()  # a submission is all or nothing
     sites = project.choose(names, not names)
+    check_for_target(sites, target.name)
     out = project.build_dir / target.name / "submit"
     out.mkdir(parents=True, exist_ok=True)
     stage = staging(project.build_dir, f"submit-{target.name}")
