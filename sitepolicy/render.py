@@ -90,12 +90,14 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
     """The values every template of a site may use."""
     names = site.names
     run_dirs = [site.run_dir, PurePosixPath("/var") / site.run_dir.relative_to("/")]
+    web_server = target.web_server(site.web_server)
     return {
         "site": site,
         "n": names,
         "t": {role or "domain": type_name for role, type_name in names.types.items()},
         "target": target,
         "php_fpm": site.php_fpm or target.php_fpm,
+        "web_server": web_server,  # .name, .group (reaches the socket), .package (creates the group)
         "network": sorted(need.value for need in site.network),
         "docroot_tree": _docroot_tree(site),
         "run_dirs": run_dirs,

@@ -60,7 +60,7 @@ def tree_digest(top: Path) -> str:
 
 def example_modules(example_builds, target, tmp_path):
     build = next(iter(example_builds.values()))
-    layout = TargetLayout(build.srpm.parent.parent.parent, target)
+    layout = TargetLayout(build.sources.parents[3], target)  # build/<target>/sites/<site>/sources
     return modules_from_rpms(layout, [b.site for b in example_builds.values()], tmp_path / "modules")
 
 
