@@ -595,7 +595,7 @@ def _prove_database_sockets(index: PolicyIndex, site: Site, access: Access, aske
                 continue
             what = f"may connect to {server}"
             findings.append(_need(Proof.NETWORK, site, access, server, "unix_stream_socket", "connectto", what))
-            present = [t for t in socket_types if index.has_type(t)]
+            present = [c for c in (index.canonical(t) for t in socket_types) if c is not None]
             if present:
                 findings.append(
                     _need(Proof.NETWORK, site, access, present[0], "sock_file", "write", f"may write {present[0]}")
