@@ -24,6 +24,9 @@ class WebServer:
     name: str  # as a definition names it: one of WEB_SERVERS
     group: str
     package: str  # the distribution's package, which creates the group
+    config_dir: str = ""  # where the server reads a site's configuration (the -php-fpm package installs it)
+    log_dir: str = ""  # the server's own log directory (httpd_log_t): the site's access and error logs
+    enable_note: str = ""  # what the admin must do for the server to read it ("": it reads it as installed)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,10 @@ def _red_hat(**differences: Any) -> Target:
         "store": "targeted",
         "php_fpm": Path("/usr/sbin/php-fpm"),
         "php_fpm_package": "php-fpm",
-        "web_servers": (WebServer("nginx", "nginx", "nginx"), WebServer("httpd", "apache", "httpd")),
+        "web_servers": (
+            WebServer("nginx", "nginx", "nginx", "/etc/nginx/conf.d", "/var/log/nginx"),
+            WebServer("httpd", "apache", "httpd", "/etc/httpd/conf.d", "/var/log/httpd"),
+        ),
         "useradd_package": "shadow-utils",
     }
     return Target(**{**common, **differences})
@@ -107,7 +113,24 @@ PROFILES: dict[str, Target] = {
             store="default",
             php_fpm=Path("/usr/sbin/php-fpm8.2"),
             php_fpm_package="php8.2-fpm",
-            web_servers=(WebServer("nginx", "www-data", "nginx"), WebServer("httpd", "www-data", "apache2")),
+            web_servers=(
+                WebServer(
+                    "nginx",
+                    "www-data",
+                    "nginx",
+                    "/etc/nginx/sites-available",
+                    "/var/log/nginx",
+                    "ln -s ../sites-available/{conf} /etc/nginx/sites-enabled/ && systemctl reload nginx",
+                ),
+                WebServer(
+                    "httpd",
+                    "www-data",
+                    "apache2",
+                    "/etc/apache2/sites-available",
+                    "/var/log/apache2",
+                    "a2enmod proxy_fcgi && a2ensite {stem} && systemctl reload apache2",
+                ),
+            ),
             useradd_package="passwd",
             module_format=None,
             mock_config=None,

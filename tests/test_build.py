@@ -61,13 +61,15 @@ def test_selinux_package_files(build, target):
     assert s.docroot.as_posix() not in "".join(packages(build)["selinux"].files)
 
 
-def test_php_fpm_package_files_never_include_the_docroot(build):
+def test_php_fpm_package_files_never_include_the_docroot(build, target):
     s, n = build.site, build.site.names
     files = packages(build)["php-fpm"].files
+    web = target.web_server(s.web_server)
     assert files == tuple(
         sorted(
             [
                 "/etc/sitepolicy",
+                f"{web.config_dir}/{n.package}.conf",  # the site's web server configuration
                 str(s.config_dir),
                 str(s.fpm_config),
                 str(s.run_dir),
