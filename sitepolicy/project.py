@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .definition.loading import Loaded, load_definitions
 from .definition.site import Site, select_sites
-from .errors import DefinitionError, SitepolicyError
-from .targets import Target, get_target, host_target
+from .errors import DefinitionError, SitepolicyError, TargetError
+from .targets import Target, get_target, host_target, with_dist
 
 MANIFEST = "manifest.json"
 LOCK_NAME = "releases.lock"
@@ -34,11 +34,12 @@ class TargetLayout:
     runtime_dir: Path = field(init=False, compare=False)  # the runtime's BuildRecord and sources
     verify_dir: Path = field(init=False, compare=False)
     staging: Path = field(init=False, compare=False)  # shared by every target: builds are moved out of it
+    unverified: Path = field(init=False, compare=False)  # unverified/{rpms,srpms}: waiting for verify (gate.py)
 
     def __post_init__(self) -> None:
         root = self.build_dir / self.target.name
         below = {"root": root, "rpms": root / "rpms", "srpms": root / "srpms", "runtime_dir": root / "runtime"}
-        below.update(verify_dir=root / "verify", staging=self.build_dir / ".staging")
+        below.update(verify_dir=root / "verify", staging=self.build_dir / ".staging", unverified=root / "unverified")
         for name, path in below.items():
             object.__setattr__(self, name, path)
 
@@ -62,6 +63,10 @@ class BuildRecord:
 
     A mock build records no release and an empty digest: the next local build rebuilds the site rather
     than taking mock's packages as its own.
+
+    ``verify`` (package/gate.py): "pending" while the outputs wait in unverified/ for verify, "passed" once
+    released into rpms/, "skipped (--no-verify)"; "" for a record written before the gate existed.
+    ``promoted``: the files of this package in rpms/ and srpms/ (its last released build).
     """
 
     directory: Path
@@ -69,6 +74,8 @@ class BuildRecord:
     release: str | None
     digest: str
     outputs: tuple[Path, ...]  # absolute paths
+    verify: str = ""
+    promoted: tuple[Path, ...] = ()
 
     @property
     def sources(self) -> Path:
@@ -110,6 +117,8 @@ class BuildRecord:
             release=None if release is None else str(release),
             digest=str(data.get("digest", "")),
             outputs=tuple(layout.root / str(p) for p in data.get("outputs", [])),
+            verify=str(data.get("verify", "")),
+            promoted=tuple(layout.root / str(p) for p in data.get("promoted", [])),
         )
 
     def write(self, layout: TargetLayout, directory: Path) -> None:
@@ -119,6 +128,8 @@ class BuildRecord:
             data["release"] = self.release
         data["digest"] = self.digest
         data["outputs"] = [str(p.relative_to(layout.root)) for p in self.outputs]
+        data["verify"] = self.verify
+        data["promoted"] = [str(p.relative_to(layout.root)) for p in self.promoted]
         (directory / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
 
@@ -132,6 +143,7 @@ class Project:
 
     root: Path
     target_name: str | None = None
+    dist: str | None = None  # --dist: the dist tag of what this task builds (targets.with_dist)
     sites_dir: Path = field(init=False, compare=False)
     build_dir: Path = field(init=False, compare=False)
     lock_path: Path = field(init=False, compare=False)  # sites.d/releases.lock
@@ -166,6 +178,15 @@ class Project:
     @cached_property
     def target(self) -> Target:
         return get_target(self.target_name) if self.target_name else self.host
+
+    @cached_property
+    def build_target(self) -> Target:
+        """The target with the dist tag its packages get: --dist, the profile's, or a Fedora host's own."""
+        try:
+            host: str | None = self.host.name
+        except TargetError:
+            host = None
+        return with_dist(self.target, self.dist, host)
 
     @property
     def layout(self) -> TargetLayout:

@@ -19,6 +19,7 @@ from . import __version__
 from .definition import fingerprint
 from .definition.names import RECONCILE, RUNTIME_PACKAGE, RUNTIME_STATE_DIR, fc_dir, module_dir
 from .definition.site import DOCROOT_TREES, Site
+from .errors import SitepolicyError
 from .m4 import m4_quote
 from .targets import Target
 
@@ -72,7 +73,21 @@ def _environment(directory: Path) -> jinja2.Environment:
     env.filters["fc_regex"] = fc_regex
     env.filters["fc_tree"] = fc_tree
     env.filters["m4_quote"] = m4_quote
+    env.filters["web_value"] = web_value
     return env
+
+
+# What a value in a web server configuration may hold: no space, quote, ;, {, }, $, # or newline that nginx
+# or httpd would read as syntax, a variable or a comment. Validated definitions hold nothing else.
+_WEB_VALUE = re.compile(r"^[A-Za-z0-9/._+-]+$")
+
+
+def web_value(value: object) -> str:
+    """A validated name or path, checked again before it lands in a web server configuration."""
+    text = str(value)
+    if not _WEB_VALUE.fullmatch(text) or "/../" in f"{text}/":
+        raise SitepolicyError(f"refusing to put {text!r} into a web server configuration")
+    return text
 
 
 def _docroot_tree(site: Site) -> str:
@@ -100,12 +115,16 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
     """The values every template of a site may use."""
     names = site.names
     run_dirs = [site.run_dir, PurePosixPath("/var") / site.run_dir.relative_to("/")]
+    web_server = target.web_server(site.web_server)
     return {
         "site": site,
         "n": names,
         "t": {role or "domain": type_name for role, type_name in names.types.items()},
         "target": target,
         "php_fpm": site.php_fpm or target.php_fpm,
+        "web_server": web_server,  # .name, .group (reaches the socket), .package (creates the group)
+        "web_conf_name": f"{names.package}.conf",
+        "web_conf_path": f"{web_server.config_dir}/{names.package}.conf",
         "network": sorted(need.value for need in site.network),
         "docroot_tree": _docroot_tree(site),
         "run_dirs": run_dirs,
@@ -185,12 +204,17 @@ PACKAGE_FILES: dict[str, str] = {
 def _package_files(context: dict[str, Any], site: Site, templates: Path) -> Rendered:
     env = _environment(templates / "files")
     names = site.names
-    return Rendered(
-        {
-            out.format(unit=names.unit, package=names.package): env.get_template(tpl).render(context)
-            for tpl, out in PACKAGE_FILES.items()
-        }
-    )
+    files = {
+        out.format(unit=names.unit, package=names.package): env.get_template(tpl).render(context)
+        for tpl, out in PACKAGE_FILES.items()
+    }
+    # The site's server block (nginx) or virtual host (httpd), for the web server the definition names.
+    web = context["web_server"]
+    files[WEB_CONF_SOURCE.format(package=names.package)] = env.get_template(f"{web.name}.conf.j2").render(context)
+    return Rendered(files)
+
+
+WEB_CONF_SOURCE = "{package}-web.conf"
 
 
 def _spec(context: dict[str, Any], sources: list[str], templates: Path) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..errors import DefinitionError
+from ..targets import WEB_SERVERS
 from . import allowlists, yamlload
 from .names import SiteNames
 
@@ -63,6 +64,7 @@ FIELDS: dict[str, str] = {
     "network": "outbound network needs: " + ", ".join(n.value for n in Network),
     "max_children": "most worker processes at once",
     "version": "version of the site's packages",
+    "web_server": "the web server in front of the site: " + " or ".join(WEB_SERVERS) + " (default: the target's)",
 }
 
 
@@ -79,6 +81,7 @@ class Site:
     php_fpm: PurePosixPath | None = None
     max_children: int = 5
     version: str = "1.0"
+    web_server: str | None = None  # one of targets.WEB_SERVERS; None: the target's default
     source: Path = field(default=Path("<memory>"), compare=False)
 
     @property
@@ -256,6 +259,19 @@ def _check_version(file: Path, value: object) -> str:
     return value
 
 
+def _check_web_server(file: Path, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in WEB_SERVERS:
+        raise DefinitionError(
+            file,
+            "web_server",
+            value,
+            "one of " + ", ".join(WEB_SERVERS) + " (it decides the group that may reach the site's socket)",
+        )
+    return value
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -282,6 +298,7 @@ def site_from_mapping(data: Mapping[str, Any], file: Path) -> Site:
         php_fpm=_check_php_fpm(file, data.get("php_fpm")),
         max_children=_check_int(file, "max_children", data.get("max_children", 5), *MAX_CHILDREN_RANGE),
         version=_check_version(file, data.get("version", "1.0")),
+        web_server=_check_web_server(file, data.get("web_server")),
         source=file,
     )
     for field_name, allowed in allowlists.length_problems(site):

@@ -115,7 +115,7 @@ def summary_table(outcomes: Sequence[SiteOutcome]) -> str:
         status = "ok" if o.ok else "FAILED: " + (o.error or "").splitlines()[0].removeprefix("mock failed with ")
         rows.append((o.site.name, o.config, status, str(len(o.build.rpms) if o.build else 0), str(o.resultdir)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

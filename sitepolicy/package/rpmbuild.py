@@ -35,7 +35,7 @@ def rpmbuild(args: list[str | Path], topdir: Path, defines: dict[str, str]) -> s
 
 
 def target_defines(target: Target, headers_dir: Path | None) -> dict[str, str]:
-    defines = {"dist": target.dist}
+    defines = {"dist": target.dist} if target.dist else {}  # Fedora's mock build root brings its own
     if headers_dir is not None:
         defines["sp_devel"] = str(headers_dir)
     return defines
@@ -50,12 +50,22 @@ def build_srpm(spec: Path, sources: Path, out_dir: Path, topdir: Path, target: T
 
 
 def rebuild(
-    srpm: Path, out_dir: Path, topdir: Path, target: Target, headers_dir: Path | None, nodeps: bool
+    srpm: Path,
+    out_dir: Path,
+    topdir: Path,
+    target: Target,
+    headers_dir: Path | None,
+    nodeps: bool,
+    defines: dict[str, str] | None = None,
 ) -> list[Path]:
-    """Binary packages from the source package alone, as mock and Koji would make them."""
+    """Binary packages from the source package alone, as mock and Koji would make them.
+
+    ``defines``: further macros (the policy version the module is compiled against, see build.py).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     defines = {
         **target_defines(target, headers_dir),
+        **(defines or {}),
         "_rpmdir": str(out_dir),
         "_build_name_fmt": "%%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..definition.allowlists import check_for_target
 from ..errors import SitepolicyError
+from ..package import gate
 from ..package.mock_build import Progress, Runner, build_source_package, run_tool, staging
 from ..package.run import check_release
 from ..project import Project
@@ -45,9 +46,15 @@ class PublishPlan:
 
 
 def publish_plan(
-    project: Project, repo: str, sign: str | None, with_srpms: bool = False, rpms: Sequence[str] = ()
+    project: Project,
+    repo: str,
+    sign: str | None,
+    with_srpms: bool = False,
+    rpms: Sequence[str] = (),
+    allow_unverified: bool = False,
 ) -> PublishPlan:
-    """The candidates: the given RPMs, or what the target's build records list."""
+    """The candidates: the given RPMs, or what the target's build records released into rpms/ (and srpms/).
+    Only packages whose exact bytes passed verify (package/gate.py), unless ``allow_unverified``."""
     if not repo:
         raise SitepolicyError("--repo DIR is required: the repository directory (one per target)")
     state = RepoState.load(Path(repo))
@@ -59,14 +66,16 @@ def publish_plan(
         candidates = [Path(p).resolve() for p in rpms]
     else:
         records = project.layout.records()
-        candidates = sorted(p for r in records for p in r.rpms if p.is_file())
+        layout = project.layout
+        candidates = sorted(p for r in records for p in r.rpms if p.is_file() and p.parent == layout.rpms)
         if with_srpms:
-            candidates += sorted(p for r in records for p in r.srpms if p.is_file())
+            candidates += sorted(p for r in records for p in r.srpms if p.is_file() and p.parent == layout.srpms)
         if not candidates:
             raise SitepolicyError(
                 f"nothing built for target {target.name} in {project.layout.rpms}: "
                 f"run invoke build-site --all --target {target.name} first"
             )
+    gate.check_publishable(project.layout.root, candidates, allow_unverified)
     key = resolve_key(sign) if sign else None
     return PublishPlan(Path(repo).resolve(), target.name, tuple(candidates), key)
 
@@ -80,9 +89,10 @@ def publish(
     force: bool = False,
     with_srpms: bool = False,
     rpms: Sequence[str] = (),
+    allow_unverified: bool = False,
 ) -> PublishResult:
     """Publish what build-site made for a target (or the given RPMs) into a repository of that target."""
-    plan = publish_plan(project, repo, sign, with_srpms, rpms)
+    plan = publish_plan(project, repo, sign, with_srpms, rpms, allow_unverified)
     return publish_repository(plan.repo, list(plan.candidates), plan.target, plan.key, base_url, keep, force)
 
 
