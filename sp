@@ -15,7 +15,7 @@ VENV="$ROOT/.venv"
 
 DEBIAN_PACKAGES="rpm rpmlint selinux-policy-dev selinux-policy-default checkpolicy semodule-utils
 policycoreutils setools python3-setools python3-selinux python3-rpm python3-venv createrepo-c dnf
-gnupg m4 make gawk bzip2 cpio qemu-system-x86 qemu-utils debootstrap e2fsprogs"
+gnupg m4 make gawk bzip2 cpio qemu-system-x86 qemu-utils debootstrap e2fsprogs nginx-light apache2-bin"
 FEDORA_PACKAGES="rpm-build rpmlint selinux-policy-devel selinux-policy-targeted checkpolicy
 policycoreutils setools-console python3-setools python3-libselinux python3-rpm createrepo_c dnf
 gnupg2 m4 make gawk bzip2 cpio qemu-system-x86-core qemu-img debootstrap e2fsprogs"

@@ -13,11 +13,11 @@ from sitepolicy.definition.run import describe_sites
 from sitepolicy.definition.run import new_site as write_starter
 from sitepolicy.errors import SitepolicyError
 from sitepolicy.package.run import build as build_packages
-from sitepolicy.package.run import build_mock, outputs, plan_build, plan_mock
+from sitepolicy.package.run import build_mock, mock_targets, plan_build, plan_mock
 from sitepolicy.project import Project
 from sitepolicy.publish.run import plan_submission, publish_plan, run_submission
 from sitepolicy.publish.run import publish as publish_packages
-from sitepolicy.verify.run import check_verified, verify_after_build, verify_text
+from sitepolicy.verify.run import check_verified, current_outputs, verify_built, verify_source, verify_text
 from sitepolicy.verify.run import verify as verify_sites
 
 ROOT = Path(__file__).resolve().parent
@@ -25,6 +25,12 @@ ROOT = Path(__file__).resolve().parent
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+POLICY_ROOT_HELP = (
+    "a linked policy of the target to verify against (ROOT/etc/selinux, ROOT/var/lib/selinux/<store>; "
+    "copied, never written); default: this host's own store when it runs the target's OS"
+)
 
 
 @task(
@@ -39,6 +45,12 @@ def _progress(line: str) -> None:
         "all": "build every definition in sites.d/",
         "target": "target profile (default: this host's OS): el8, el9, el10, fedora, debian12",
         "headers": "policy devel tree of the target, when it is not this host's",
+        "policy_root": POLICY_ROOT_HELP,
+        "no_verify": "build packages that cannot be verified here (recorded in BUILDINFO and the build record; "
+        "publish refuses them without --allow-unverified)",
+        "policy_version": "selinux-policy version the -selinux package requires as a floor (default: this "
+        "host's installed policy, or the VERSION file beside --headers)",
+        "dist": "rpm dist tag (default: the target's, e.g. .el9; Fedora: this Fedora host's, else required: .fcNN)",
         "release": "RPM release for every package (default: automatic, from sites.d/releases.lock)",
         "jobs": "packages to build at once (default: one per CPU core)",
         "force": "rebuild even the packages whose inputs did not change",
@@ -58,24 +70,47 @@ def build_site(
     mock=None,
     chain=False,
     dry_run=False,
+    policy_root="",
+    no_verify=False,
+    policy_version="",
+    dist="",
 ):
-    """Build what changed: -selinux and -php-fpm RPMs and SRPMs under build/; prints their paths last."""
+    """Build what changed, verify, release: RPMs reach build/<target>/rpms only when verify passed."""
     names = [site] if site else []
-    project = Project(ROOT, target or None)
+    project = Project(ROOT, target or None, dist or None)
     if chain and not mock:
         raise SitepolicyError("--chain needs --mock CONFIG")
     if dry_run:
         plan = (
             plan_mock(project, names, all, mock, release)
             if mock
-            else plan_build(project, names, all, headers or None, release, force, jobs or os.cpu_count() or 1)
+            else plan_build(
+                project,
+                names,
+                all,
+                headers or None,
+                release,
+                force,
+                jobs or os.cpu_count() or 1,
+                policy_version or None,
+            )
         )
         print(plan.describe())
         return
+    # each target built: refused before anything is built when it cannot be verified (and no --no-verify)
+    projects = [project.with_target(t.name) for _, t in mock_targets(mock, target or None)] if mock else [project]
+    sources = [verify_source(p, policy_root or None, no_verify, "build-site") for p in projects]
+    chosen = project.choose(names, all)
     if mock:
-        built = build_mock(project, names, all, mock, release, chain, _progress)
+        try:
+            build_mock(project, names, all, mock, release, chain, _progress)
+        except SitepolicyError:
+            for built_for, source in zip(projects, sources):
+                if source is None:  # --no-verify: what mock did build is released, as such
+                    verify_built(built_for, None, chosen)
+            raise
     else:
-        built = build_packages(
+        build_packages(
             project,
             names,
             all,
@@ -84,19 +119,21 @@ def build_site(
             jobs=jobs or os.cpu_count() or 1,
             force=force,
             report=_progress,
+            policy_version=policy_version or None,
+            no_verify=no_verify,
         )
-    paths = outputs(built)
-    # mock builds for another OS's policy: this host can link only its own store's modules
-    verified = None if mock else verify_after_build(project, headers or None)
-    # on stderr: stdout is the built paths, one per line
-    if verified is not None:
-        print(verify_text(verified), file=sys.stderr)
-    else:
-        print("verify: skipped, this host cannot link modules built for that target", file=sys.stderr)
-    for path in paths:
-        print(path)
-    if verified is not None:
-        check_verified(verified)
+    for built_for, source in zip(projects, sources):
+        verified = verify_built(built_for, source, chosen)
+        # on stderr: stdout is the released paths, one per line
+        if verified is None:
+            print("verify: skipped (--no-verify): the packages are in rpms/, recorded as not verified", file=sys.stderr)
+        else:
+            print(verify_text(verified, source=source), file=sys.stderr)
+            check_verified(verified, built_for.layout.unverified)
+    for built_for in projects:
+        for path in current_outputs(built_for, chosen):
+            print(path)
+    project.check_definitions()  # refused definitions were skipped: exit 2, listing them
 
 
 @task(
@@ -105,14 +142,22 @@ def build_site(
     help={
         "site": "report only this site (every site in sites.d/ is linked and proven together)",
         "json": "print the result as JSON",
-        "target": "target profile; verify links against this host's own policy store",
+        "target": "target profile (default: this host's OS)",
+        "headers": "policy devel tree of the target, to build sites whose packages are missing",
+        "policy_root": POLICY_ROOT_HELP,
+        "policy_version": "with --headers: the selinux-policy version floor of what it builds",
+        "dist": "with --headers: the dist tag of what it builds",
     },
 )
 @boundary
-def verify(c, site=None, json=False, target=""):
-    """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure."""
-    result = verify_sites(Project(ROOT, target or None), [site] if site else [])
-    print(verify_text(result, as_json=json))
+def verify(c, site=None, json=False, target="", headers="", policy_root="", policy_version="", dist=""):
+    """Prove each site isolated from the linked policy (builds what is missing); non-zero exit on any failure.
+    A pass releases the packages waiting in build/<target>/unverified/ into rpms/."""
+    project = Project(ROOT, target or None, dist or None)
+    result, source = verify_sites(
+        project, [site] if site else [], True, headers or None, policy_root or None, policy_version or None
+    )
+    print(verify_text(result, as_json=json, source=source))
     check_verified(result)
 
 
@@ -120,7 +165,9 @@ def verify(c, site=None, json=False, target=""):
 @boundary
 def list_sites(c):
     """Show every definition in sites.d/ and what each will produce."""
-    print(describe_sites(Project(ROOT)))
+    project = Project(ROOT)
+    print(describe_sites(project))
+    project.check_definitions()
 
 
 @task(name="new-site", help={"name": "the site's DNS name"})
@@ -143,18 +190,31 @@ def new_site(c, name):
         "with_srpms": "publish the source packages too (into SRPMS/)",
         "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
         "dry_run": "print the packages that would be offered to the repository, change nothing",
+        "allow_unverified": "publish packages without a passing verify record (built with --no-verify)",
     },
 )
 @boundary
 def publish(
-    c, repo="", sign="", base_url="", keep=3, force=False, target="", with_srpms=False, rpm=None, dry_run=False
+    c,
+    repo="",
+    sign="",
+    base_url="",
+    keep=3,
+    force=False,
+    target="",
+    with_srpms=False,
+    rpm=None,
+    dry_run=False,
+    allow_unverified=False,
 ):
-    """Sign and publish the built RPMs into a yum repository, with metadata, key and a .repo file."""
+    """Sign and publish the verified RPMs into a yum repository, with metadata, key and a .repo file."""
     project = Project(ROOT, target or None)
     if dry_run:
-        print(publish_plan(project, repo, sign or None, with_srpms, rpm or []).describe())
+        print(publish_plan(project, repo, sign or None, with_srpms, rpm or [], allow_unverified).describe())
         return
-    result = publish_packages(project, repo, sign or None, base_url or None, int(keep), force, with_srpms, rpm or [])
+    result = publish_packages(
+        project, repo, sign or None, base_url or None, int(keep), force, with_srpms, rpm or [], allow_unverified
+    )
     for name in result.added:
         print(f"published {name}")
     for name in result.unchanged:
@@ -197,20 +257,26 @@ def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", 
         "accel": "kvm or tcg (default: kvm when a probe shows it works, else tcg)",
         "mirror": "Debian mirror for the guest image (default: the host's apt source for bookworm)",
         "verbose": "print the evidence of passing checks too",
+        "target": "boot this target's policy instead of Debian's (e.g. el9; needs --policy-root)",
+        "policy_root": "a linked policy root of the target (ROOT/etc/selinux, ROOT/var/lib/selinux); only read",
+        "headers": "the target's policy devel tree for the RPMs (default: ROOT/../devel)",
     }
 )
 @boundary
-def e2e(c, keep=False, accel="", mirror="", verbose=False):
+def e2e(c, keep=False, accel="", mirror="", verbose=False, target="", policy_root="", headers=""):
     """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
-    from sitepolicy.e2e.guest import Accel
+    from sitepolicy.e2e.accel import Accel
     from sitepolicy.e2e.harness import run_e2e
+    from sitepolicy.e2e.policy import guest_policy
 
     try:
-        run = run_e2e(ROOT, keep=keep, accel=Accel(accel) if accel else None, mirror=mirror or None)
+        policy = guest_policy(target or None, Path(policy_root) if policy_root else None,
+                              Path(headers) if headers else None)  # fmt: skip
+        run = run_e2e(ROOT, keep=keep, policy=policy, accel=Accel(accel) if accel else None, mirror=mirror or None)
     except ValueError as exc:  # an --accel that is neither kvm nor tcg
         raise SitepolicyError(str(exc)) from None
     print(run.report.to_text(verbose=verbose))
-    print(f"guest: {run.machine.accel.value}, image {run.image.key}; report: {run.work_dir}")
+    print(f"guest: {run.machine.describe()}, image {run.image.key}; report: {run.work_dir}")
     if not run.report.passed:
         raise Exit("sitepolicy: e2e failed", code=1)
 

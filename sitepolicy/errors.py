@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import reprlib
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 2
+
+
+def short_repr(value: object) -> str:
+    """repr() bounded in length and depth: a hostile value must not come back whole in an error."""
+    return _SHORT.repr(value)
 
 
 class SitepolicyError(Exception):
@@ -23,7 +34,7 @@ class DefinitionError(SitepolicyError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{self.file}: field '{field}': {value!r} is refused: {allowed}")
+        super().__init__(f"{self.file}: field '{field}': {short_repr(value)} is refused: {allowed}")
 
 
 class TargetError(SitepolicyError):
@@ -35,17 +46,26 @@ class TargetError(SitepolicyError):
 class ToolError(SitepolicyError):
     """An external tool (rpmbuild, make, semodule, ...) failed; carries its command line and output."""
 
-    def __init__(self, argv: Sequence[str], returncode: int, output: str, hint: str = "") -> None:
+    def __init__(self, argv: Sequence[str], returncode: int, output: str, hint: str = "", head: str = "") -> None:
         self.argv = list(argv)
         self.returncode = returncode
         self.output = output
         tail = "\n".join(output.strip().splitlines()[-40:])
-        message = f"command failed (exit {returncode}): {shlex.join(self.argv)}"
+        message = head or f"command failed (exit {returncode}): {shlex.join(self.argv)}"
         if hint:
             message += f"\n{hint}"
         if tail:
             message += f"\n--- last lines of its output ---\n{tail}"
         super().__init__(message)
+
+
+class ToolTimeout(ToolError):
+    """An external tool ran past its time limit; it and every process it started were killed."""
+
+    def __init__(self, argv: Sequence[str], seconds: float, output: str, hint: str = "") -> None:
+        self.seconds = seconds
+        head = f"command did not finish within {seconds:g} s and was killed: {shlex.join(list(argv))}"
+        super().__init__(argv, -9, output, hint, head)
 
 
 class ToolMissingError(SitepolicyError):

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .definition.site import Site, load_sites, select_sites
-from .errors import SitepolicyError
-from .targets import Target, get_target, host_target
+from .definition.loading import Loaded, load_definitions
+from .definition.site import Site, select_sites
+from .errors import DefinitionError, SitepolicyError, TargetError
+from .targets import Target, get_target, host_target, with_dist
 
 MANIFEST = "manifest.json"
 LOCK_NAME = "releases.lock"
@@ -33,11 +34,12 @@ class TargetLayout:
     runtime_dir: Path = field(init=False, compare=False)  # the runtime's BuildRecord and sources
     verify_dir: Path = field(init=False, compare=False)
     staging: Path = field(init=False, compare=False)  # shared by every target: builds are moved out of it
+    unverified: Path = field(init=False, compare=False)  # unverified/{rpms,srpms}: waiting for verify (gate.py)
 
     def __post_init__(self) -> None:
         root = self.build_dir / self.target.name
         below = {"root": root, "rpms": root / "rpms", "srpms": root / "srpms", "runtime_dir": root / "runtime"}
-        below.update(verify_dir=root / "verify", staging=self.build_dir / ".staging")
+        below.update(verify_dir=root / "verify", staging=self.build_dir / ".staging", unverified=root / "unverified")
         for name, path in below.items():
             object.__setattr__(self, name, path)
 
@@ -61,6 +63,10 @@ class BuildRecord:
 
     A mock build records no release and an empty digest: the next local build rebuilds the site rather
     than taking mock's packages as its own.
+
+    ``verify`` (package/gate.py): "pending" while the outputs wait in unverified/ for verify, "passed" once
+    released into rpms/, "skipped (--no-verify)"; "" for a record written before the gate existed.
+    ``promoted``: the files of this package in rpms/ and srpms/ (its last released build).
     """
 
     directory: Path
@@ -68,6 +74,8 @@ class BuildRecord:
     release: str | None
     digest: str
     outputs: tuple[Path, ...]  # absolute paths
+    verify: str = ""
+    promoted: tuple[Path, ...] = ()
 
     @property
     def sources(self) -> Path:
@@ -109,6 +117,8 @@ class BuildRecord:
             release=None if release is None else str(release),
             digest=str(data.get("digest", "")),
             outputs=tuple(layout.root / str(p) for p in data.get("outputs", [])),
+            verify=str(data.get("verify", "")),
+            promoted=tuple(layout.root / str(p) for p in data.get("promoted", [])),
         )
 
     def write(self, layout: TargetLayout, directory: Path) -> None:
@@ -118,6 +128,8 @@ class BuildRecord:
             data["release"] = self.release
         data["digest"] = self.digest
         data["outputs"] = [str(p.relative_to(layout.root)) for p in self.outputs]
+        data["verify"] = self.verify
+        data["promoted"] = [str(p.relative_to(layout.root)) for p in self.promoted]
         (directory / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
 
@@ -131,6 +143,7 @@ class Project:
 
     root: Path
     target_name: str | None = None
+    dist: str | None = None  # --dist: the dist tag of what this task builds (targets.with_dist)
     sites_dir: Path = field(init=False, compare=False)
     build_dir: Path = field(init=False, compare=False)
     lock_path: Path = field(init=False, compare=False)  # sites.d/releases.lock
@@ -141,8 +154,22 @@ class Project:
         object.__setattr__(self, "lock_path", self.sites_dir / LOCK_NAME)
 
     @cached_property
+    def loaded(self) -> Loaded:
+        """Every definition of sites.d/: the valid ones, and the refused (invalid, colliding, not a definition)."""
+        return load_definitions(self.sites_dir)
+
+    @property
     def sites(self) -> tuple[Site, ...]:
-        return tuple(load_sites(self.sites_dir))
+        """The valid definitions; a refused one is skipped, and the task exits 2 at the end (check_definitions)."""
+        return tuple(self.loaded.sites)
+
+    @property
+    def refused(self) -> list[DefinitionError]:
+        return self.loaded.refused
+
+    def check_definitions(self) -> None:
+        """Raise DefinitionsRefused (exit status 2) listing every refused file of sites.d/, if any."""
+        self.loaded.check()
 
     @cached_property
     def host(self) -> Target:
@@ -151,6 +178,15 @@ class Project:
     @cached_property
     def target(self) -> Target:
         return get_target(self.target_name) if self.target_name else self.host
+
+    @cached_property
+    def build_target(self) -> Target:
+        """The target with the dist tag its packages get: --dist, the profile's, or a Fedora host's own."""
+        try:
+            host: str | None = self.host.name
+        except TargetError:
+            host = None
+        return with_dist(self.target, self.dist, host)
 
     @property
     def layout(self) -> TargetLayout:
@@ -162,8 +198,8 @@ class Project:
     def with_target(self, target_name: str | None) -> Project:
         """The same project for another target (the definitions already loaded are kept)."""
         other = dataclasses.replace(self, target_name=target_name)
-        if "sites" in self.__dict__:
-            other.__dict__["sites"] = self.sites
+        if "loaded" in self.__dict__:
+            other.__dict__["loaded"] = self.loaded
         if "host" in self.__dict__:
             other.__dict__["host"] = self.host
         return other
@@ -172,10 +208,16 @@ class Project:
         return select_sites(list(self.sites), names, self.sites_dir)
 
     def choose(self, names: Sequence[str], everything: bool) -> list[Site]:
-        """All definitions are validated together (collisions), then the requested ones are chosen."""
+        """All definitions are validated together (collisions), then the requested valid ones are chosen
+        (a refused one named here is skipped: it is in ``refused``)."""
         if bool(names) == everything:
             raise SitepolicyError("name one site, or pass --all for every definition in sites.d/")
-        return list(self.sites) if everything else self.select(names)
+        refused = self.loaded.refused_files()
+        return (
+            list(self.sites)
+            if everything
+            else self.select([n for n in names if str(self.sites_dir / f"{n}.yaml") not in refused])
+        )
 
     def require_sites(self) -> tuple[Site, ...]:
         if not self.sites:

@@ -19,6 +19,8 @@ from . import __version__
 from .definition import fingerprint
 from .definition.names import RECONCILE, RUNTIME_PACKAGE, RUNTIME_STATE_DIR, fc_dir, module_dir
 from .definition.site import DOCROOT_TREES, Site
+from .errors import SitepolicyError
+from .m4 import m4_quote
 from .targets import Target
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,8 @@ POLICY_TEMPLATES = PROJECT_ROOT / "policy-templates"
 SPEC_TEMPLATES = PROJECT_ROOT / "specs"
 TEMPLATES = PROJECT_ROOT / "templates"  # what is not a package's: the starter definition, the .repo file
 
+# What a file-context entry appends to a directory's regex to cover the directory and everything in it.
+FC_TREE_SUFFIX = "(/.*)?"
 # Characters with a meaning in the regular expressions of .fc files (POSIX ERE and PCRE alike).
 _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 
@@ -33,6 +37,11 @@ _FC_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 def fc_regex(path: PurePosixPath | str) -> str:
     """A literal path as a file-context regular expression: every metacharacter escaped."""
     return _FC_META.sub(r"\\\1", str(path))
+
+
+def fc_tree(path: PurePosixPath | str) -> str:
+    """The .fc regex of ``path`` and everything below it, between m4 quotes (see sitepolicy/m4.py)."""
+    return m4_quote(fc_regex(path) + FC_TREE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,23 @@ def _environment(directory: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["fc_regex"] = fc_regex
+    env.filters["fc_tree"] = fc_tree
+    env.filters["m4_quote"] = m4_quote
+    env.filters["web_value"] = web_value
     return env
+
+
+# What a value in a web server configuration may hold: no space, quote, ;, {, }, $, # or newline that nginx
+# or httpd would read as syntax, a variable or a comment. Validated definitions hold nothing else.
+_WEB_VALUE = re.compile(r"^[A-Za-z0-9/._+-]+$")
+
+
+def web_value(value: object) -> str:
+    """A validated name or path, checked again before it lands in a web server configuration."""
+    text = str(value)
+    if not _WEB_VALUE.fullmatch(text) or "/../" in f"{text}/":
+        raise SitepolicyError(f"refusing to put {text!r} into a web server configuration")
+    return text
 
 
 def _docroot_tree(site: Site) -> str:
@@ -90,12 +115,16 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
     """The values every template of a site may use."""
     names = site.names
     run_dirs = [site.run_dir, PurePosixPath("/var") / site.run_dir.relative_to("/")]
+    web_server = target.web_server(site.web_server)
     return {
         "site": site,
         "n": names,
         "t": {role or "domain": type_name for role, type_name in names.types.items()},
         "target": target,
         "php_fpm": site.php_fpm or target.php_fpm,
+        "web_server": web_server,  # .name, .group (reaches the socket), .package (creates the group)
+        "web_conf_name": f"{names.package}.conf",
+        "web_conf_path": f"{web_server.config_dir}/{names.package}.conf",
         "network": sorted(need.value for need in site.network),
         "docroot_tree": _docroot_tree(site),
         "run_dirs": run_dirs,
@@ -105,6 +134,8 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
         "selinux_context": f"system_u:system_r:{names.domain}:s0",
         "runtime": runtime_context(target),
         "site_identity": fingerprint.identity(site),
+        # In the pool user's GECOS: %pre reuses an existing account only when it carries this.
+        "account_marker": f"sitepolicy pool of {site.name}",
         "definition_fingerprint": fingerprint.definition(site),
     }
 
@@ -173,12 +204,17 @@ PACKAGE_FILES: dict[str, str] = {
 def _package_files(context: dict[str, Any], site: Site, templates: Path) -> Rendered:
     env = _environment(templates / "files")
     names = site.names
-    return Rendered(
-        {
-            out.format(unit=names.unit, package=names.package): env.get_template(tpl).render(context)
-            for tpl, out in PACKAGE_FILES.items()
-        }
-    )
+    files = {
+        out.format(unit=names.unit, package=names.package): env.get_template(tpl).render(context)
+        for tpl, out in PACKAGE_FILES.items()
+    }
+    # The site's server block (nginx) or virtual host (httpd), for the web server the definition names.
+    web = context["web_server"]
+    files[WEB_CONF_SOURCE.format(package=names.package)] = env.get_template(f"{web.name}.conf.j2").render(context)
+    return Rendered(files)
+
+
+WEB_CONF_SOURCE = "{package}-web.conf"
 
 
 def _spec(context: dict[str, Any], sources: list[str], templates: Path) -> str:

@@ -39,5 +39,6 @@ def compile_module(sources_dir: Path, headers: Headers, module: str) -> Path:
         ["make", "-f", headers.directory / "Makefile", f"HEADERDIR={headers.directory / 'include'}", f"{module}.pp"],
         cwd=sources_dir,
         hint=f"compiling the policy module {module} against {headers.directory}",
+        timeout=120,  # well under a second; an m4 loop (a macro name in a definition) is killed
     )
     return sources_dir / f"{module}.pp"

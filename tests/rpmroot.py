@@ -12,7 +12,8 @@ rpm and dnf chroot into the root to run scriptlets, so it needs a shell and /dev
 - stand-ins for what a scriptlet calls on a real host (semodule, restorecon, load_policy, selinuxenabled,
   systemctl, useradd, ...), which exist ONLY inside this root: they append their name and arguments to
   the same log and exit with a fixed status (selinuxenabled 0: the scripts take their relabelling path;
-  getent 2: "no such user", so %pre creates the pool's account). `fail_next("semodule")` makes the next
+  getent 2: "no such user", so %pre creates the pool's account; only `getent group G` for a group in the
+  root's /etc/group, the web servers' groups HOST_GROUPS, finds it). `fail_next("semodule")` makes the next
   call of a stand-in exit 1. Tests replay recorded semodule argument lists against the real
   `semodule -p` on a private policy root (semodule_argv_for_replay), so a wrong argument still fails.
 
@@ -43,6 +44,8 @@ from sitepolicy.targets import Target
 
 LOG = "sitepolicy-test/calls.log"
 FAIL_DIR = "sitepolicy-test/fail-next"
+# The groups a host's web server packages create (nginx, httpd, Debian's www-data): -php-fpm's %post needs its own.
+HOST_GROUPS = "nginx:x:990:\napache:x:48:\nwww-data:x:33:\n"
 
 # name -> exit status.
 STAND_INS: dict[str, int] = {
@@ -95,6 +98,7 @@ name=${{0##*/}}
 if [ -e "/{fail_dir}/$name" ]; then
     rm -f "/{fail_dir}/$name"; echo "$name: failing once, as the test asked" >&2; exit 1
 fi
+if [ "$name" = getent ] && [ "$1" = group ] && grep -q "^$2:" /etc/group 2>/dev/null; then exit 0; fi
 exit {status}
 """
 
@@ -119,8 +123,6 @@ HOST_PROVIDES = (
     "php8.2-fpm",
     "policycoreutils",
     "systemd",
-    "selinux-policy-default",
-    "selinux-policy-targeted",
     "passwd",
     "shadow-utils",
     "coreutils",  # these four: what sitepolicy-selinux-runtime requires
@@ -175,6 +177,7 @@ def make_root(
         found = shutil.which(tool)
         if found:
             _copy_with_libraries(root, Path(found))
+    (root / "etc/group").write_text(HOST_GROUPS)
     log = root / LOG
     log.parent.mkdir(parents=True, exist_ok=True)
     log.touch()
@@ -259,11 +262,25 @@ def clear_log(root: Path) -> None:
 # --------------------------------------------------------------------------- what a host provides
 
 
-def host_package(directory: Path, provides: tuple[str, ...] = HOST_PROVIDES) -> Path:
-    """The test-only package that stands for what a real host provides."""
+def host_policy_version() -> str:
+    """The policy version this host's builds require as their floor (its installed selinux-policy)."""
+    from sitepolicy.package.headers import resolve_headers
+    from sitepolicy.targets import host_target
+
+    version = resolve_headers(host_target(), None).policy_version
+    assert version is not None
+    return version.value
+
+
+def host_package(directory: Path, provides: tuple[str, ...] = HOST_PROVIDES, policy_version: str | None = None) -> Path:
+    """The test-only package that stands for what a real host provides, with its policy (both stores) at
+    ``policy_version`` (default: this host's, the floor the -selinux packages built here require)."""
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / "testonly-host-provides.spec"
-    spec.write_text(_PROVIDES_SPEC.format(provides="\n".join(f"Provides:       {p}" for p in provides)))
+    version = policy_version or host_policy_version()
+    policy = (f"selinux-policy-default = {version}", f"selinux-policy-targeted = {version}")
+    lines = "\n".join(f"Provides:       {p}" for p in (*provides, *policy))
+    spec.write_text(_PROVIDES_SPEC.format(provides=lines))
     out = directory / "rpms"
     subprocess.run(
         ["rpmbuild", "-bb", "--define", f"_topdir {directory / 'rpmbuild'}", "--define", f"_rpmdir {out}", str(spec)],
@@ -274,17 +291,17 @@ def host_package(directory: Path, provides: tuple[str, ...] = HOST_PROVIDES) -> 
     return next(out.rglob("testonly-host-provides-1-1.noarch.rpm"))
 
 
-def build_host_package(directory: Path, target: Target) -> Path:
+def build_host_package(directory: Path, target: Target, policy_version: str | None = None) -> Path:
     """host_package() with what ``target``'s packages require besides the common provides."""
-    extra = (f"selinux-policy-{target.store}", target.php_fpm_package, target.useradd_package)
-    return host_package(directory, tuple(dict.fromkeys((*HOST_PROVIDES, *extra))))
+    extra = (target.php_fpm_package, target.useradd_package)
+    return host_package(directory, tuple(dict.fromkeys((*HOST_PROVIDES, *extra))), policy_version)
 
 
-def provides_repo(directory: Path) -> Path:
+def provides_repo(directory: Path, policy_version: str | None = None) -> Path:
     """A plain (unsigned) repository holding only the test-only provides package."""
     repo = directory / "repo"
     repo.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(host_package(directory / "package"), repo)
+    shutil.copy2(host_package(directory / "package", policy_version=policy_version), repo)
     subprocess.run(["/usr/bin/createrepo_c", "--quiet", str(repo)], check=True)
     return repo
 

@@ -11,6 +11,9 @@ from policy_tools import declared_types, module_cil
 
 from sitepolicy.errors import SitepolicyError
 from sitepolicy.inspect import PackageInfo, check_scriptlets_expanded, read_package, read_payload_file
+from sitepolicy.package.filecontexts import compiled_text as compiled_fc_text
+from sitepolicy.package.filecontexts import intended as intended_fc
+from sitepolicy.package.filecontexts import parse as parse_fc
 from sitepolicy.package.rpmbuild import rebuild
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -58,13 +61,15 @@ def test_selinux_package_files(build, target):
     assert s.docroot.as_posix() not in "".join(packages(build)["selinux"].files)
 
 
-def test_php_fpm_package_files_never_include_the_docroot(build):
+def test_php_fpm_package_files_never_include_the_docroot(build, target):
     s, n = build.site, build.site.names
     files = packages(build)["php-fpm"].files
+    web = target.web_server(s.web_server)
     assert files == tuple(
         sorted(
             [
                 "/etc/sitepolicy",
+                f"{web.config_dir}/{n.package}.conf",  # the site's web server configuration
                 str(s.config_dir),
                 str(s.fpm_config),
                 str(s.run_dir),
@@ -83,13 +88,15 @@ def test_php_fpm_package_files_never_include_the_docroot(build):
     assert not any(f.startswith(str(s.docroot)) for f in files)
 
 
-def test_requires(build, target):
+def test_requires(build, target, headers):
     pkgs, n = packages(build), build.site.names
     fpm = pkgs["php-fpm"].requires
     assert f"({n.selinux_package} = 1.0-1{target.dist} if selinux-policy-{target.store})" in fpm
     assert target.php_fpm_package in fpm and "systemd" in fpm and target.useradd_package in fpm
     sel = pkgs["selinux"].requires
-    assert f"selinux-policy-{target.store}" in sel and "policycoreutils" in sel
+    # the version floor, for the package and for its %post (semodule links against that policy)
+    floor = f"selinux-policy-{target.store} >= {headers.policy_version.value}"
+    assert sel.count(floor) == 2 and f"selinux-policy-{target.store}" not in sel and "policycoreutils" in sel
     assert "sitepolicy-selinux-runtime >= 0.1.0" in sel
     assert f"sitepolicy-target({target.name})" in pkgs["selinux"].provides
 
@@ -154,7 +161,9 @@ def test_policy_module_is_valid_and_declares_the_site_types(build, target, tmp_p
     pp = tmp_path / f"{n.module}.pp.bz2"
     pp.write_bytes(read_payload_file(sel, f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"))
     shipped_fc = read_payload_file(sel, f"/usr/share/sitepolicy/fc/{target.store}/{n.module}.fc").decode()
-    assert shipped_fc == (build.sources / f"{n.module}.fc").read_text()
+    # reconcile relabels from the file contexts as compiled into the module, which are the intended ones.
+    assert parse_fc(shipped_fc, "shipped") == intended_fc(build.site)
+    assert compiled_fc_text(pp.read_bytes()).rstrip("\n").endswith(shipped_fc.rstrip("\n"))
     assert declared_types(module_cil(pp)) == set(n.types.values())
     plain = tmp_path / f"{n.module}.pp"
     subprocess.run(["bunzip2", "-k", str(pp)], check=True)
@@ -163,7 +172,7 @@ def test_policy_module_is_valid_and_declares_the_site_types(build, target, tmp_p
     assert f"{build.site.docroot.as_posix().replace('.', chr(92) + '.')}(/.*)?" in fc
 
 
-def test_package_documents_its_sources_and_build(build, target):
+def test_package_documents_its_sources_and_build(build, target, headers):
     n = build.site.names
     sel = next(p for p in build.rpms if "-selinux-" in p.name.removeprefix(n.package))
     doc = f"/usr/share/doc/{n.selinux_package}-1.0"
@@ -173,6 +182,7 @@ def test_package_documents_its_sources_and_build(build, target):
     info = dict(line.split("=", 1) for line in read_payload_file(sel, f"{doc}/BUILDINFO").decode().splitlines())
     assert info["target"] == target.name and info["store"] == target.store and info["site"] == build.site.name
     assert info["headers"].startswith(("selinux-policy-dev ", "selinux-policy-devel "))
+    assert info["policy_version"] == headers.policy_version.value and info["policy_version_from"]
 
 
 def test_unit_and_pool_start_the_site_in_its_domain(build, target):
@@ -192,13 +202,20 @@ def test_unit_and_pool_start_the_site_in_its_domain(build, target):
 
 
 def test_srpm_alone_rebuilds_the_same_packages(build, target, headers, tmp_path):
-    """The SRPM is self-contained: a fresh _topdir and nothing but the SRPM give the same file lists."""
-    rebuilt = rebuild(build.srpm, tmp_path / "out", tmp_path / "topdir", target, None, nodeps=True)
+    """The SRPM is self-contained: a fresh _topdir and nothing but the SRPM give the same file lists.
+
+    The policy version floor comes from the build root, as Fedora/EL's selinux-policy-devel macros
+    define it (%_selinux_policy_version); without it the build fails and says why."""
+    with pytest.raises(SitepolicyError, match="no selinux-policy version to require as the floor"):
+        rebuild(build.srpm, tmp_path / "bare", tmp_path / "topdir-bare", target, None, nodeps=True)
+    build_root = {"_selinux_policy_version": headers.policy_version.value}
+    rebuilt = rebuild(build.srpm, tmp_path / "out", tmp_path / "topdir", target, None, True, build_root)
     assert sorted(p.name for p in rebuilt) == sorted(p.name for p in build.rpms)
     for new in rebuilt:
         old = next(p for p in build.rpms if p.name == new.name)
         assert read_package(new).files == read_package(old).files
         assert read_package(new).scriptlets == read_package(old).scriptlets
+        assert read_package(new).requires == read_package(old).requires
 
 
 def test_rpmlint_reports_no_error(build):

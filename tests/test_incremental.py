@@ -14,12 +14,13 @@ from sitepolicy.targets import get_target
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every file build-site built (RPMs, SRPMs, sources, manifests; not verify's work) and its hash."""
+    """Every file build-site built (RPMs, SRPMs, sources, manifests; not verify's work: verify/ and the
+    verdicts in verified.json) and its hash."""
     build = root / "build"
     return {
         str(p.relative_to(build)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(build.rglob("*"))
-        if p.is_file() and p.relative_to(build).parts[1:2] != ("verify",)
+        if p.is_file() and p.relative_to(build).parts[1:2] != ("verify",) and p.name != "verified.json"
     }
 
 

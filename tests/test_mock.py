@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import invoke, make_project
+from conftest import invoke, make_project, shared_target
 
 from sitepolicy.definition.site import load_site
 from sitepolicy.inspect import read_package
@@ -32,15 +32,18 @@ from sitepolicy.package.mock import (
     target_for_build_root,
 )
 from sitepolicy.package.rpmbuild import rebuild
-from sitepolicy.package.run import build_mock, outputs
+from sitepolicy.package.run import build_mock
 from sitepolicy.project import Project
 from sitepolicy.publish.submit import COPR_EXIT, KOJI_EXIT, SubmitError, koji_target
 from sitepolicy.publish.submit import explain as explain_submit
 from sitepolicy.targets import get_target
+from sitepolicy.verify.run import current_outputs, verify_built, verify_source
 
 RECORDING = Path(__file__).parent / "data" / "mock-recording"
 CONFIG = "alma+epel-9-x86_64"
 EL9 = get_target("el9")
+# What an EL 9 build root's selinux-policy-devel defines as %_selinux_policy_version (the version floor).
+EL9_BUILD_ROOT_MACROS = {"_selinux_policy_version": "38.1.46"}
 
 
 # --------------------------------------------------------------------------- build roots and commands
@@ -122,10 +125,11 @@ class ReplayRecording:
     for real from the SRPM named in the command (a clean rpmbuild --rebuild, as in mock's chroot).
     """
 
-    def __init__(self, tmp_path: Path, scenarios: dict[str, str]) -> None:
+    def __init__(self, tmp_path: Path, scenarios: dict[str, str], headers: Path | None = None) -> None:
         self.tmp_path = tmp_path
         self.scenarios = scenarios  # site name (or "chain") -> recording scenario
         self.commands: list[list[str]] = []
+        self.headers = headers  # the build root's devel tree (default: this host's)
 
     def __call__(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         self.commands.append(argv)
@@ -151,7 +155,7 @@ class ReplayRecording:
             elif code != 0:
                 continue
             topdir = self.tmp_path / "replay" / srpm.name
-            rebuild(srpm, where, topdir, EL9, None, nodeps=True)
+            rebuild(srpm, where, topdir, EL9, self.headers, True, EL9_BUILD_ROOT_MACROS)
             shutil.copy(srpm, where / srpm.name)
         output = (RECORDING / scenario / "output").read_text().replace("RESULTDIR", str(destination))
         return subprocess.CompletedProcess(argv, code, output.replace("LOCALREPO", str(destination)), "")
@@ -160,14 +164,48 @@ class ReplayRecording:
 def mock_build(
     root: Path, replay: ReplayRecording, chain: bool = False, release: str = "1"
 ) -> tuple[list[Path] | Exception, list[str]]:
+    """build-site --mock with --no-verify: this Debian host cannot verify an el9 build without a policy root."""
     lines: list[str] = []
     try:
-        paths: list[Path] | Exception = outputs(
-            build_mock(Project(root), [], True, [CONFIG], release, chain, lines.append, replay)
-        )
+        project = Project(root)
+        el9 = project.with_target("el9")
+        try:
+            build_mock(project, [], True, [CONFIG], release, chain, lines.append, replay)
+        finally:  # released as --no-verify releases them, also what was built when another site failed
+            verify_built(el9, None, list(project.sites))
+        paths: list[Path] | Exception = current_outputs(el9, list(project.sites))
     except MockError as exc:
         paths = exc
     return paths, lines
+
+
+def test_mock_without_a_policy_root_needs_no_verify(tmp_path):
+    """Refused before mock runs (mock is not even installed here): the message names both ways out."""
+    root = make_project(tmp_path)
+    result = invoke(root, "build-site", "--all", "--mock", CONFIG)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "build-site --target el9 cannot be verified here" in result.stderr and "--no-verify" in result.stderr
+    assert not (root / "build" / "el9").exists()
+
+
+@pytest.mark.slow
+def test_mock_packages_are_verified_against_a_policy_root(tmp_path):
+    """mock's packages are gated like a local build's: verified against the el9 root before rpms/."""
+    el9_tree = shared_target("el9", need_root=True)
+    root = make_project(tmp_path)
+    scenarios = {"selinux.rskeens.com": "rebuild-ok", "private.rskeens.com": "rebuild-ok"}
+    replay = ReplayRecording(tmp_path, scenarios, el9_tree / "devel")  # an EL 9 build root: el9's headers
+    project = Project(root)
+    el9 = project.with_target("el9")
+    source = verify_source(el9, str(el9_tree / "root"), False, "build-site")
+    assert source is not None and source.live_root == (el9_tree / "root").resolve()
+    build_mock(project, [], True, [CONFIG], "1", False, lambda line: None, replay)
+    assert not list((root / "build/el9/rpms").glob("*.rpm"))  # waiting for verify
+    verified = verify_built(el9, source, list(project.sites))
+    assert verified is not None
+    assert set(verified.report.sites) == {"selinux.rskeens.com", "private.rskeens.com"}
+    released = sorted((root / "build/el9/rpms").glob("*.rpm"))
+    assert len(released) == (5 if verified.report.ok else 0)
 
 
 def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
@@ -201,7 +239,9 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
     local = build_site(
         load_site(root / "sites.d/selinux.rskeens.com.yaml"),
         EL9,
-        resolve_headers(EL9, Path("/usr/share/selinux/devel")),
+        resolve_headers(
+            EL9, Path("/usr/share/selinux/devel"), policy_version=EL9_BUILD_ROOT_MACROS["_selinux_policy_version"]
+        ),
         tmp_path / "local",
     )
     for path in local.rpms:
@@ -285,7 +325,7 @@ def test_build_site_mock_from_the_command_line(tmp_path):
     assert two.returncode == 1 and "both build for el9" in two.stderr
     assert invoke(root, "build-site", "--all", "--chain").returncode == 1
     if shutil.which("mock") is None:
-        missing = invoke(root, "build-site", "--all", "--mock", CONFIG)
+        missing = invoke(root, "build-site", "--all", "--mock", CONFIG, "--no-verify")
         assert missing.returncode == 1 and "'mock' is not installed" in missing.stderr
         assert not (root / "build" / "el9").exists()
 
@@ -295,7 +335,7 @@ def test_build_site_mock_from_the_command_line(tmp_path):
 def test_live_mock_build(tmp_path):
     root = make_project(tmp_path)
     config = os.environ.get("SITEPOLICY_MOCK_CONFIG", CONFIG)
-    result = invoke(root, "build-site", "--all", "--mock", config)
+    result = invoke(root, "build-site", "--all", "--mock", config, "--no-verify")
     assert result.returncode == 0, result.stderr
     printed = [Path(line) for line in result.stdout.split()]
     assert len(printed) == 8 and all(p.is_file() for p in printed)  # with sitepolicy-selinux-runtime

@@ -112,6 +112,22 @@ BREAKING = (
         proof=Proof.NETWORK,
         cause="port_type:tcp_socket name_connect",
     ),
+    # Side b has no `database`: the local database servers are out of its reach (issue 14).
+    Change(
+        "dbsock",
+        te="optional_policy(`\n\tmysql_stream_connect({{ t.domain }})\n')\n",
+        proof=Proof.NETWORK,
+        subject="b",
+        obj="b",
+        cause="mysqld_t:unix_stream_socket connectto",
+    ),
+    # Side a has `database`: its sockets, not the server's data files.
+    Change(
+        "dbfiles",
+        te=REQ.format(types="mysqld_db_t") + "read_files_pattern({{ t.domain }}, mysqld_db_t, mysqld_db_t)\n",
+        proof=Proof.NETWORK,
+        cause="mysqld_db_t:file",
+    ),
     Change(
         "conf",
         te=REQ.format(types="httpd_t") + "read_files_pattern(httpd_t, {{ t.conf }}, {{ t.conf }})\n",

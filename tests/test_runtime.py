@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rpmroot import RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay, store_modules
+from rpmroot import LOG, RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay, store_modules
 
 from sitepolicy.inspect import check_scriptlets_expanded, read_package, read_payload_file
 from sitepolicy.package.build import build_runtime
@@ -42,8 +42,9 @@ def test_runtime_package_contents_and_triggers(runtime, target):
     assert shipped == render_runtime(target, "1").files["reconcile"]
     for shell in ("dash", "bash"):  # POSIX sh: both parse it
         subprocess.run([shell, "-n", "-c", shipped], check=True)
-    parallel = "restorecon -R -T 0 --" in shipped
-    assert parallel == target.parallel_restorecon
+    # -T is asked of the installed restorecon, not assumed per target
+    assert "if restorecon -T 1 -n -- / >/dev/null 2>&1; then" in shipped
+    assert 'restorecon -R -T 0 -- "$@"' in shipped and 'restorecon -R -- "$@"' in shipped
 
 
 def test_runtime_passes_rpmlint(runtime):
@@ -92,3 +93,44 @@ def test_reconcile_checks_its_records_against_a_real_store(runtime, example_buil
     (active / "modules/200" / module).rmdir()  # removed from the store by hand, and its file is gone
     assert reconcile() == []
     assert root.chroot(RECONCILE, "--status").stdout == "nothing pending\n"
+
+
+# policycoreutils 3.3 (EL 9.0) and 2.9 (EL 8): getopt refuses -T, restorecon prints its usage and exits 255.
+OLD_RESTORECON = f"""#!/bin/sh
+{{ printf 'CALL\\trestorecon'; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; }} >> /{LOG}
+for arg in "$@"; do
+    if [ "$arg" = -T ]; then
+        echo "restorecon: invalid option -- 'T'" >&2; echo "usage:  restorecon [-iIDFmnprRv0x] ..." >&2; exit 255
+    fi
+done
+exit 0
+"""
+
+
+@pytest.mark.parametrize("has_threads", [True, False], ids=["restorecon-3.4", "restorecon-3.3"])
+def test_reconcile_asks_restorecon_whether_it_has_threads(runtime, example_builds, target, tmp_path, has_threads):
+    """One relabel call either way: with -T 0 where restorecon takes it, without where it does not."""
+    root = RpmRoot(tmp_path / "root", target.store)
+    assert root.rpm("-i", build_host_package(tmp_path / "host", target), *runtime.rpms).returncode == 0
+    if not has_threads:
+        (root.path / "usr/sbin/restorecon").write_text(OLD_RESTORECON)
+    build = example_builds["selinux.rskeens.com"]
+    site, n = build.site, build.site.names
+    sel = next(p for p in build.rpms if p.name.startswith(n.selinux_package + "-1"))
+    for member in (
+        f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2",
+        f"/usr/share/sitepolicy/fc/{target.store}/{n.module}.fc",
+    ):
+        (root.path / member.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root.path / member.lstrip("/")).write_bytes(read_payload_file(sel, member))
+    for path in site.relabel_paths:
+        (root.path / str(path).lstrip("/")).mkdir(parents=True, exist_ok=True)
+    root.clear_calls()
+    result = root.chroot(RECONCILE)
+    assert result.returncode == 0, result.stderr
+    runs = [c.args for c in root.calls() if c.tool == "restorecon"]
+    probe, *relabels = runs
+    assert probe == ("-T", "1", "-n", "--", "/")
+    (relabel,) = relabels
+    assert relabel[: relabel.index("--")] == (("-R", "-T", "0") if has_threads else ("-R",))
+    assert set(relabel[relabel.index("--") + 1 :]) == {str(p) for p in site.relabel_paths}

@@ -201,7 +201,8 @@ def test_a_clash_among_hundreds_of_sites_is_found_whichever_comes_first(tmp_path
     sites = {f"s{i:03d}.example.com": _site(f"s{i:03d}.example.com") for i in range(300)}
     inner = "/srv/www/s000.example.com/shop"
     if clash == "above":  # the last site's docroot holds the first one's
-        sites["s299.example.com"]["docroot"] = "/srv/www"
+        sites["s000.example.com"]["docroot"] = inner
+        sites["s299.example.com"]["docroot"] = "/srv/www/s000.example.com"
     else:  # the last site's docroot is inside the first one's
         sites["s299.example.com"]["docroot"] = inner
     with pytest.raises(DefinitionError) as info:

@@ -43,15 +43,44 @@ def test_build_one_site(tmp_path):
         ("site: shop.example.com\ndocroot: /srv/www/private.rskeens.com\nuser: shop\n", "field 'docroot'"),
     ],
 )
-def test_refused_definition_exits_nonzero_with_a_clear_message_and_writes_nothing(tmp_path, text, expected):
+def test_a_refused_definition_is_listed_with_exit_status_2(tmp_path, text, expected):
     root = make_project(tmp_path)
     (root / "sites.d" / "shop.example.com.yaml").write_text(text)
-    for args in (["build-site", "--all"], ["build-site", "selinux.rskeens.com"], ["list-sites"]):
-        result = invoke(root, *args)
-        assert result.returncode == 2, result
-        assert "shop.example.com.yaml" in result.stderr and expected in result.stderr
-        assert "Traceback" not in result.stderr + result.stdout
-        assert not (root / "build").exists()
+    result = invoke(root, "list-sites")
+    assert result.returncode == 2, result
+    assert "shop.example.com.yaml" in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "sitepolicy-selinux.rskeens.com-selinux" in result.stdout  # the valid ones are still listed
+    assert not (root / "build").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("site: shop.example.com\ndocroot: /srv/www/shop\nuser: root\n", {"shop.example.com"}),
+        # a collision refuses both sides: neither may take the other's docroot
+        (
+            "site: shop.example.com\ndocroot: /srv/www/private.rskeens.com\nuser: shop\n",
+            {"shop.example.com", "private.rskeens.com"},
+        ),
+    ],
+)
+def test_refused_definitions_are_skipped_and_the_valid_ones_build(tmp_path, text, refused):
+    root = make_project(tmp_path)
+    (root / "sites.d" / "shop.example.com.yaml").write_text(text)
+    (root / "sites.d" / "other.example.com.yml").write_text("site: other.example.com\n")  # not a definition name
+    result = invoke(root, "build-site", "--all")
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr + result.stdout
+    for name in [*refused, "other.example.com.yml"]:
+        assert f"refused, skipped: {root / 'sites.d' / name}" in result.stderr or name.endswith(".yml")
+        assert name in result.stderr.split("definition(s) refused:")[1]
+    built = {Path(line).name.split("-1.0-")[0].split("-0.")[0] for line in result.stdout.split()}
+    valid = {"selinux.rskeens.com", "private.rskeens.com"} - refused
+    assert built == {f"sitepolicy-{s}-{kind}" for s in valid for kind in ("selinux", "php-fpm")} | {
+        "sitepolicy-selinux-runtime",
+        *(f"sitepolicy-{s}" for s in valid),
+    }
 
 
 def test_name_or_all_is_required(tmp_path):
@@ -70,9 +99,10 @@ def test_unknown_site_is_refused(tmp_path):
 
 def test_foreign_target_needs_its_headers(tmp_path):
     root = make_project(tmp_path)
-    result = invoke(root, "build-site", "--all", "--target", "el9")
+    # --no-verify: without it the build is refused first because it cannot be verified (test_verify_gate.py)
+    result = invoke(root, "build-site", "--all", "--target", "el9", "--no-verify")
     assert result.returncode == 2 and "--headers DIR" in result.stderr
-    bad = invoke(root, "build-site", "--all", "--target", "el9", "--headers", str(tmp_path))
+    bad = invoke(root, "build-site", "--all", "--target", "el9", "--headers", str(tmp_path), "--no-verify")
     assert bad.returncode == 2 and "not a policy devel tree" in bad.stderr
     assert invoke(root, "build-site", "--all", "--target", "solaris").returncode == 2
     assert not (root / "build").exists()

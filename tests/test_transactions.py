@@ -177,7 +177,8 @@ def semodule_calls(calls: list[Call]) -> list[Call]:
 def operations(call: Call) -> tuple[set[str], set[str]]:
     """(modules installed, modules removed) by one semodule call; checks its fixed part."""
     assert call.args[:5] == ("-n", "-s", "default", "-X", "200"), call
-    pairs = list(zip(call.args[5::2], call.args[6::2], strict=True))
+    assert len(call.args) % 2 == 1, call  # every -i/-r has its argument
+    pairs = list(zip(call.args[5::2], call.args[6::2]))
     installs = {Path(arg).name.removesuffix(".pp.bz2") for op, arg in pairs if op == "-i"}
     removes = {arg for op, arg in pairs if op == "-r"}
     assert {op for op, _ in pairs} <= {"-i", "-r"}
@@ -188,13 +189,14 @@ def relabelled(calls: list[Call]) -> list[set[str]]:
     """The path set of each restorecon run."""
     runs = []
     for call in calls:
-        if call.tool == "restorecon":
+        if call.tool == "restorecon" and "-n" not in call.args:  # -n: reconcile asking whether -T works
             assert call.args[0] == "-R" and "--" in call.args, call
             runs.append(set(call.args[call.args.index("--") + 1 :]))
     return runs
 
 
 def all_paths(site: Site) -> set[str]:
+    """Every path the site's file contexts cover (site.relabel_paths, now with its config dir)."""
     return {str(p) for p in site.relabel_paths} | {str(p) for p in site.writable_dirs}
 
 

@@ -42,5 +42,7 @@ def definition(site: Site) -> str:
             "php_fpm": None if site.php_fpm is None else str(site.php_fpm),
             "max_children": site.max_children,
             "version": site.version,
+            # only when set: definitions without it keep the fingerprint they had before the field existed
+            **({"web_server": site.web_server} if site.web_server is not None else {}),
         }
     )

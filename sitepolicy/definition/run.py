@@ -9,9 +9,10 @@ from .starter import new_site as write_starter
 
 
 def describe_sites(project: Project) -> str:
+    refused = [f"refused: {error}" for error in project.refused]
     if not project.sites:
-        return "no sites defined in sites.d/ (invoke new-site NAME)"
-    lines = []
+        return "\n".join([*refused, "no valid site defined in sites.d/ (invoke new-site NAME)"])
+    lines = refused
     for site in project.sites:
         n = site.names
         lines += [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,9 +16,11 @@ from typing import Any
 import yaml
 
 from ..errors import DefinitionError
+from ..targets import WEB_SERVERS
+from . import allowlists, yamlload
 from .names import SiteNames
 
-MAX_DEFINITION_BYTES = 64 * 1024
+MAX_DEFINITION_BYTES = 16 * 1024
 
 DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
@@ -26,10 +28,8 @@ PATH_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$")
 VERSION = re.compile(r"^[0-9]{1,6}(?:\.[0-9]{1,6}){0,3}$")
 
 # Docroots live under the trees hosting companies use for site content; anything else (/, /etc,
-# /usr, /var/lib ...) would relabel system files with a site type.
-DOCROOT_TREES: tuple[PurePosixPath, ...] = tuple(
-    PurePosixPath(p) for p in ("/srv", "/var/www", "/home", "/opt", "/data", "/web")
-)
+# /usr, /var/lib ...) would relabel system files with a site type. The rules: allowlists.py.
+DOCROOT_TREES: tuple[PurePosixPath, ...] = tuple(t.root for t in allowlists.DOCROOT_TREES)
 
 # Accounts that belong to the system, the web server or common services: a pool must never run as one.
 RESERVED_ACCOUNTS = frozenset(
@@ -64,6 +64,7 @@ FIELDS: dict[str, str] = {
     "network": "outbound network needs: " + ", ".join(n.value for n in Network),
     "max_children": "most worker processes at once",
     "version": "version of the site's packages",
+    "web_server": "the web server in front of the site: " + " or ".join(WEB_SERVERS) + " (default: the target's)",
 }
 
 
@@ -80,6 +81,7 @@ class Site:
     php_fpm: PurePosixPath | None = None
     max_children: int = 5
     version: str = "1.0"
+    web_server: str | None = None  # one of targets.WEB_SERVERS; None: the target's default
     source: Path = field(default=Path("<memory>"), compare=False)
 
     @property
@@ -181,22 +183,32 @@ def _check_account(file: Path, name: str, value: object) -> str:
     )
     if not isinstance(value, str) or not UNIX_NAME.fullmatch(value) or value in RESERVED_ACCOUNTS:
         raise DefinitionError(file, name, value, allowed)
-    if value.startswith("systemd-"):
-        raise DefinitionError(file, name, value, allowed)
+    reason = allowlists.reserved_account(value)
+    if reason is not None:
+        raise DefinitionError(
+            file,
+            name,
+            value,
+            f"a name of the site's own ({value} is {reason}; e.g. {allowlists.GENERATED_ACCOUNT_PREFIX}<site>)",
+        )
     return value
 
 
 def _check_docroot(file: Path, value: object) -> PurePosixPath:
     path = _check_absolute_path(file, "docroot", value)
-    for tree in DOCROOT_TREES:
-        if path.is_relative_to(tree) and len(path.parts) > len(tree.parts):
-            return path
-    raise DefinitionError(
-        file,
-        "docroot",
-        value,
-        "a directory below one of " + ", ".join(str(t) for t in DOCROOT_TREES) + " (not the tree itself)",
-    )
+    problem = allowlists.docroot_problem(path)
+    if problem is not None:
+        raise DefinitionError(file, "docroot", value, problem)
+    return path
+
+
+def _check_php_fpm(file: Path, value: object) -> PurePosixPath | None:
+    if value is None:
+        return None
+    path = _check_absolute_path(file, "php_fpm", value)
+    if not allowlists.php_fpm_allowed(path):
+        raise DefinitionError(file, "php_fpm", value, allowlists.php_fpm_rule())
+    return path
 
 
 def _check_writable(file: Path, value: object) -> tuple[PurePosixPath, ...]:
@@ -228,16 +240,35 @@ def _check_network(file: Path, value: object) -> frozenset[Network]:
 
 
 def _check_int(file: Path, name: str, value: object, low: int, high: int) -> int:
+    # yamlload.py reads only plain decimal digits as a number: 010 (octal in YAML 1.1), 1:30 (base 60),
+    # 0x1f and 1_000 stay text, and are refused here.
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise DefinitionError(file, name, value, f"a whole number from {low} to {high}")
+        raise DefinitionError(file, name, value, f"a whole number from {low} to {high}, in decimal digits")
     return value
 
 
 def _check_version(file: Path, value: object) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
+    # A string as written: YAML 1.1 would read 1.10 as the float 1.1 (a downgrade), 010 as 8, 1:30 as 90.
     if not isinstance(value, str) or not VERSION.fullmatch(value):
-        raise DefinitionError(file, "version", value, "1 to 4 dot-separated numbers, e.g. '1.0'")
+        raise DefinitionError(
+            file,
+            "version",
+            value,
+            "a string of 1 to 4 dot-separated numbers, e.g. '1.0' (a bare 2 is a number: write '2')",
+        )
+    return value
+
+
+def _check_web_server(file: Path, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in WEB_SERVERS:
+        raise DefinitionError(
+            file,
+            "web_server",
+            value,
+            "one of " + ", ".join(WEB_SERVERS) + " (it decides the group that may reach the site's socket)",
+        )
     return value
 
 
@@ -257,19 +288,22 @@ def site_from_mapping(data: Mapping[str, Any], file: Path) -> Site:
         raise DefinitionError(file, "site", name, f"the file name {name}.yaml (the definition is {file.name})")
     user = _check_account(file, "user", data["user"])
     group = _check_account(file, "group", data.get("group", user))
-    php_fpm = data.get("php_fpm")
-    return Site(
+    site = Site(
         name=name,
         docroot=_check_docroot(file, data["docroot"]),
         user=user,
         group=group,
         writable=_check_writable(file, data.get("writable")),
         network=_check_network(file, data.get("network")),
-        php_fpm=None if php_fpm is None else _check_absolute_path(file, "php_fpm", php_fpm),
+        php_fpm=_check_php_fpm(file, data.get("php_fpm")),
         max_children=_check_int(file, "max_children", data.get("max_children", 5), *MAX_CHILDREN_RANGE),
         version=_check_version(file, data.get("version", "1.0")),
+        web_server=_check_web_server(file, data.get("web_server")),
         source=file,
     )
+    for field_name, allowed in allowlists.length_problems(site):
+        raise DefinitionError(file, field_name, getattr(site, "name" if field_name == "site" else field_name), allowed)
+    return site
 
 
 def load_site(file: Path) -> Site:
@@ -281,10 +315,16 @@ def load_site(file: Path) -> Site:
     if len(raw) > MAX_DEFINITION_BYTES:
         raise DefinitionError(file, "(file)", f"{len(raw)} bytes", f"at most {MAX_DEFINITION_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yamlload.load(raw.decode("utf-8"))
+    except yamlload.YamlRefused as exc:
+        raise DefinitionError(
+            file, "(file)", exc.where, f"plain YAML: it has {exc.what}; no anchors, aliases, tags or repeated keys"
+        ) from None
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DefinitionError(file, "(file)", detail, "valid UTF-8 YAML") from None
+    except (RecursionError, MemoryError) as exc:
+        raise DefinitionError(file, "(file)", type(exc).__name__, "a small, flat YAML mapping") from None
     if not isinstance(data, dict):
         raise DefinitionError(file, "(file)", type(data).__name__, "a YAML mapping of fields: " + ", ".join(FIELDS))
     return site_from_mapping(data, file)
@@ -294,14 +334,12 @@ def _overlap(a: PurePosixPath, b: PurePosixPath) -> bool:
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
 
 
-def check_distinct(sites: Iterable[Site]) -> None:
-    """Refuse any two sites that would share a name, a path, a socket, a user or a group.
+def _colliding_pairs(ordered: Sequence[Site]) -> list[tuple[int, int]]:
+    """(later, earlier) index pairs of sites that share a name, a path, a socket, a user or a group.
 
     Index every name, account, socket and path first (a path is also looked up by each of its
-    parents), so hundreds of sites cost milliseconds, not a comparison of every pair. A clash is
-    reported for the first pair in definition order, as comparing each site with those before it would.
+    parents), so hundreds of sites cost milliseconds, not a comparison of every pair.
     """
-    ordered = list(sites)
     keys: dict[tuple[str, str], set[int]] = {}
 
     def index(kind: str, value: object, i: int) -> None:
@@ -323,8 +361,30 @@ def check_distinct(sites: Iterable[Site]) -> None:
         for path in site.owned_paths:
             for parent in path.parents:
                 pairs.update((max(i, j), min(i, j)) for j in keys.get(("path", str(parent)), ()) if j != i)
-    for i, j in sorted(pairs):
+    return sorted(pairs)
+
+
+def check_distinct(sites: Iterable[Site]) -> None:
+    """Refuse any two sites that would share a name, a path, a socket, a user or a group.
+
+    A clash is reported for the first pair in definition order, as comparing each site with those
+    before it would.
+    """
+    ordered = list(sites)
+    for i, j in _colliding_pairs(ordered):
         _refuse_shared(ordered[i], ordered[j])
+
+
+def collisions(sites: Sequence[Site]) -> list[DefinitionError]:
+    """Every clash, reported for both sides: each site of a colliding pair gets its own error."""
+    errors = []
+    for i, j in _colliding_pairs(list(sites)):
+        for site, other in ((sites[i], sites[j]), (sites[j], sites[i])):
+            try:
+                _refuse_shared(site, other)
+            except DefinitionError as exc:
+                errors.append(exc)
+    return errors
 
 
 def _refuse_shared(site: Site, other: Site) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 from ..errors import DefinitionError
 from ..render import render_template
+from . import yamlload
+from .allowlists import GENERATED_ACCOUNT_PREFIX
 from .site import site_from_mapping
 
 
 def default_user(name: str) -> str:
-    """A pool user name from the site name: [a-z_][a-z0-9_-]{0,30}."""
-    user = re.sub(r"[^a-z0-9_]", "_", name)[:31]
-    return user if re.match(r"[a-z_]", user) else ("s" + user)[:31]
+    """A pool user name from the site name, behind a fixed prefix so it is never a system account's
+    (sys.example.com would give sys_example_com without it): [a-z_][a-z0-9_-]{0,30}."""
+    return (GENERATED_ACCOUNT_PREFIX + re.sub(r"[^a-z0-9_]", "_", name))[:31]
 
 
 def new_site(name: str, sites_dir: Path) -> Path:
@@ -25,7 +25,7 @@ def new_site(name: str, sites_dir: Path) -> Path:
     if target.exists():
         raise DefinitionError(target, "(file)", str(target), "a site that is not defined yet (the file exists)")
     text = render_template("new-site.yaml.j2", name=name, user=default_user(name))
-    site_from_mapping(yaml.safe_load(text), target)  # the starter itself must pass validation
+    site_from_mapping(yamlload.load(text), target)  # the starter itself must pass validation
     sites_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     partial.write_text(text)

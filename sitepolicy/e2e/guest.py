@@ -9,90 +9,23 @@ state (the reboot scenario) and the cached image stays pristine.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
-from ..errors import GuestError, ToolError
+from ..errors import GuestError
 from ..tools import clean_env, require_tool, run
+from .accel import QEMU, Machine
 from .image import GuestImage
 
-QEMU = "qemu-system-x86_64"
 RESULTS_DISK_MB = 256
 KERNEL_ARGS = (
     "root=/dev/vda rw console=ttyS0,115200 panic=-1 "
     "selinux=1 security=selinux enforcing=1 "
     "systemd.unit=sitepolicy-e2e.target systemd.show_status=0"
 )
-
-
-class Accel(Enum):
-    KVM = "kvm"
-    TCG = "tcg"
-
-
-@dataclass(frozen=True)
-class Machine:
-    accel: Accel
-    smp: int = 2
-    memory_mb: int = 1024
-
-    def qemu_args(self) -> list[str]:
-        if self.accel is Accel.KVM:
-            return [
-                "-accel",
-                "kvm",
-                "-cpu",
-                "host",
-                "-smp",
-                str(self.smp),
-                "-m",
-                str(self.memory_mb),
-            ]
-        return [
-            "-accel", "tcg,thread=multi,tb-size=256",
-            "-cpu", "max",
-            "-smp", str(self.smp),
-            "-m", str(self.memory_mb),
-        ]  # fmt: skip
-
-
-def probe_kvm(timeout: float = 20.0) -> bool:
-    """Whether qemu can really run a vCPU under KVM here.
-
-    /dev/kvm may exist and still fail (a PVM host: "failed to set MSR 0x10a"), so start a paused
-    machine with KVM and quit it: the vCPU is created and reset at start, which is where it fails.
-    """
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return False
-    argv = [
-        require_tool(QEMU),
-        "-accel",
-        "kvm",
-        "-cpu",
-        "host",
-        "-nodefaults",
-        "-display",
-        "none",
-        "-S",
-    ]
-    argv += ["-monitor", "stdio"]
-    try:
-        run(argv, input_text="quit\n", timeout=timeout, clean=True)
-    except ToolError:  # it failed, or hung
-        return False
-    return True
-
-
-def detect_machine(accel: Accel | None = None) -> Machine:
-    """KVM when it works, else multi-threaded TCG."""
-    if accel is None:
-        accel = Accel.KVM if probe_kvm() else Accel.TCG
-    return Machine(accel=accel)
 
 
 @dataclass(frozen=True)
@@ -160,6 +93,7 @@ def boot(
     *,
     name: str = "boot",
     timeout: float = 1200.0,
+    kernel_args: str = KERNEL_ARGS,
 ) -> BootResult:
     """Boot once: the guest runs payload_dir/run.sh, writes results, powers off.
 
@@ -184,7 +118,7 @@ def boot(
         *machine.qemu_args(),
         "-kernel", str(image.kernel),
         "-initrd", str(image.initrd),
-        "-append", f"{KERNEL_ARGS} sitepolicy.timeout={guest_timeout}",
+        "-append", f"{kernel_args} sitepolicy.timeout={guest_timeout}",
         "-drive", f"file={root_disk},if=none,id=root,format=qcow2,discard=unmap",
         "-device", "virtio-blk-pci,drive=root",
         "-drive", f"file={payload_disk},if=none,id=payload,format=raw,readonly=on",

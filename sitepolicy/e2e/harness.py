@@ -1,6 +1,6 @@
 """`invoke e2e`: build the RPMs and the guest, run the scenarios in two boots, report.
 
-Boot 1 (phase "install"): scenarios 1-4 and the upgrade half of 5.
+Boot 1 (phase "install"): scenarios 1-4, 7 and the upgrade half of 5.
 Boot 2 (phase "reboot", same root disk): scenario 6, then the erase half of 5.
 """
 
@@ -18,12 +18,13 @@ from ..definition.site import Site
 from ..errors import E2EError, GuestError
 from ..package.run import build as build_packages
 from ..project import Project
+from .accel import Accel, Machine, detect_machine
 from .avc import merge, parse_audit_log, parse_marks
-from .guest import Accel, BootResult, Machine, boot, detect_machine, new_overlay
+from .guest import BootResult, boot, new_overlay
 from .image import GuestImage, ImageSpec, build_image
+from .policy import GuestPolicy, debian_policy
 from .report import Report, evaluate
 
-TARGET = "debian12"  # the guest is Debian 12: its php-fpm binary, its web server's group
 UPGRADE_RELEASE = "2"
 PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php")
 
@@ -34,6 +35,7 @@ class E2ERun:
     work_dir: Path
     image: GuestImage
     machine: Machine
+    policy: GuestPolicy
 
 
 def site_facts(site: Site) -> dict[str, object]:
@@ -58,10 +60,14 @@ def site_facts(site: Site) -> dict[str, object]:
         "log_dir": str(site.log_dir),
         "run_dir": str(site.run_dir),
         "socket": str(site.socket),
+        "config_dir": str(site.config_dir),
+        "network": sorted(n.value for n in site.network),
     }
 
 
-def _build_rpms(project: Project, sites: list[Site], upgrade: Site, dest: Path) -> tuple[list[Path], list[Path]]:
+def _build_rpms(
+    project: Project, sites: list[Site], upgrade: Site, dest: Path, policy: GuestPolicy
+) -> tuple[list[Path], list[Path]]:
     """Release 1 of every site, and release 2 of the site the upgrade scenario uses.
 
     build-site replaces a site's previous packages, so each release is copied aside into `dest`.
@@ -70,7 +76,8 @@ def _build_rpms(project: Project, sites: list[Site], upgrade: Site, dest: Path) 
     dest.mkdir(parents=True)
 
     def build(names: list[str], release: str) -> list[Path]:
-        records = build_packages(project, names, not names, None, release)
+        headers = str(policy.headers) if policy.headers else None
+        records = build_packages(project, names, not names, headers, release)
         return [Path(shutil.copy2(p, dest / p.name)) for r in records for p in r.rpms if p.name.endswith(".noarch.rpm")]
 
     # build-site also builds sitepolicy-selinux-runtime, which the -selinux packages require: it goes
@@ -108,6 +115,7 @@ def run_e2e(
     root: Path,
     *,
     keep: bool = False,
+    policy: GuestPolicy | None = None,
     accel: Accel | None = None,
     mirror: str | None = None,
     boot_timeout: float = 1500.0,
@@ -117,28 +125,37 @@ def run_e2e(
 
     Outputs go under root/build/e2e; the guest image is cached in image_dir (default: the same).
     """
+    policy = policy or debian_policy()
     build_dir = root / "build" / "e2e"
     work = build_dir / "run"
     timings: dict[str, float] = {}
 
     started = time.monotonic()
-    image = build_image(ImageSpec.default(mirror), image_dir or build_dir)
-    timings["image build" + (" (cached)" if image.cached else "")] = round(time.monotonic() - started, 1)
+    image = build_image(ImageSpec.default(mirror), image_dir or build_dir, policy)
+    if image.cached:
+        timings["image (cached)"] = round(time.monotonic() - started, 1)
+    else:
+        timings.update(image.phases)
 
-    project = Project(root, TARGET)
+    project = Project(root, policy.target)
     target = project.target
     sites = list(project.sites)
     if len(sites) < 2:
         raise E2EError("e2e needs at least two sites in sites.d/ (one is the other's neighbour)")
     upgrade = sites[0]
     started = time.monotonic()
-    first, second = _build_rpms(project, sites, upgrade, build_dir / "rpms")
+    first, second = _build_rpms(project, sites, upgrade, build_dir / "rpms", policy)
     timings["build-site"] = round(time.monotonic() - started, 1)
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     facts = [site_facts(s) for s in sites]
-    common = {"sites": facts, "web_group": target.web_group}
+    common = {
+        "sites": facts,
+        "web_group": target.web_group,
+        "store": policy.store,
+        "web_server_searches_every_dir": policy.web_server_searches_every_dir,
+    }
     plan1 = {
         **common,
         "phase": "install",
@@ -146,12 +163,14 @@ def run_e2e(
         "upgrade": {"site": upgrade.name, "release": UPGRADE_RELEASE, "rpms": [p.name for p in second]},
     }
     plan2 = {**common, "phase": "reboot", "upgrade": plan1["upgrade"]}
-    machine = detect_machine(accel)
+    started = time.monotonic()
+    machine = detect_machine(image.kernel, accel)
+    timings["accelerator probe"] = round(time.monotonic() - started, 1)
     disk = new_overlay(image, work / "root.qcow2")
 
     boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second), work, machine,
                  name="boot1", timeout=boot_timeout)  # fmt: skip
-    timings["boot 1 (scenarios 1-5a)"] = round(boot1.seconds, 1)
+    timings["boot 1 (scenarios 1-4, 7, 5a)"] = round(boot1.seconds, 1)
     boot2 = boot(image, disk, _payload(work / "payload2", plan2, []), work, machine, name="boot2",
                  timeout=boot_timeout)  # fmt: skip
     timings["boot 2 (scenarios 6, 5b)"] = round(boot2.seconds, 1)
@@ -167,7 +186,7 @@ def run_e2e(
     marks = {}
     for b in (boot1, boot2):
         marks.update(parse_marks((b.results / "audit.log").read_text(errors="replace")))
-    report = evaluate(obs1 + obs2, avcs, timings, marks)
+    report = evaluate(obs1 + obs2, avcs, timings, marks, run_facts(policy, machine, boot1))
     (build_dir / "report.json").write_text(report.to_json())
     if keep:
         kept = build_dir / "last-run"
@@ -178,4 +197,31 @@ def run_e2e(
             shutil.copyfile(b.console_log, kept / name / "console.log")
         shutil.copyfile(build_dir / "report.json", kept / "report.json")
     shutil.rmtree(work, ignore_errors=True)
-    return E2ERun(report=report, work_dir=build_dir / "last-run" if keep else build_dir, image=image, machine=machine)
+    return E2ERun(
+        report=report,
+        work_dir=build_dir / "last-run" if keep else build_dir,
+        image=image,
+        machine=machine,
+        policy=policy,
+    )
+
+
+def run_facts(policy: GuestPolicy, machine: Machine, first_boot: BootResult) -> dict[str, str]:
+    """What the run ran on, for the report: accelerator and why, the policy the guest really loaded."""
+    loaded_file = first_boot.results / "policy.json"
+    loaded = json.loads(loaded_file.read_text()) if loaded_file.is_file() else {}
+    facts = {
+        "accelerator": machine.describe(),
+        "policy": policy.describe(),
+        "policy loaded in the guest": (
+            f"{loaded.get('name', '?')} (kernel policy format {loaded.get('policyvers', '?')}, "
+            f"selinux-policy {loaded.get('version') or 'not recorded'}, enforce={loaded.get('enforce', '?')})"
+        ),
+        "permissive base-policy domains": "; ".join(f"{d} ({why})" for d, why in sorted(policy.permissive.items()))
+        or "none",
+        "base-policy booleans changed": "; ".join(
+            f"{name}={'on' if value else 'off'} ({why})" for name, (value, why) in sorted(policy.booleans.items())
+        )
+        or "none",
+    }
+    return facts

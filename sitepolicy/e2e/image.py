@@ -18,6 +18,8 @@ from pathlib import Path
 from ..errors import E2EError
 from ..tools import require_tool, run
 from .mirror import find_mirror
+from .policy import GuestPolicy, debian_policy, install_policy
+from .policy import file_contexts as guest_file_contexts
 
 SUITE = "bookworm"
 PACKAGES: tuple[str, ...] = (
@@ -46,7 +48,6 @@ GUEST_FILES: dict[str, str] = {
     "sitepolicy-e2e-boot": "usr/local/sbin/sitepolicy-e2e-boot",
 }
 CONFIGURE_SCRIPT = "configure.sh"
-STORE = "default"
 # Bump when the way the image is made changes in a way the inputs do not show.
 FORMAT = "1"
 DEBOOTSTRAP_TIMEOUT = 1800.0
@@ -83,13 +84,14 @@ class ImageSpec:
             }
         )
 
-    def image_key(self) -> str:
+    def image_key(self, policy: GuestPolicy | None = None) -> str:
         return _digest(
             {
                 "rootfs": self.rootfs_key(),
                 "format": FORMAT,
                 "files": list(self.files),
                 "configure": self.configure,
+                "policy": (policy or debian_policy()).key(),
             }
         )
 
@@ -104,6 +106,8 @@ class GuestImage:
     key: str
     build_seconds: float
     cached: bool
+    phases: dict[str, float]  # this run's build phases (empty when cached)
+    built_phases: dict[str, float]  # the phases of the build that made it (kept in the manifest)
 
 
 def _digest(data: object) -> str:
@@ -116,12 +120,29 @@ def _prune(build_dir: Path, prefix: str, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def build_rootfs(spec: ImageSpec, build_dir: Path) -> Path:
+@dataclass(frozen=True)
+class Rootfs:
+    path: Path
+    built: bool  # False: taken from the cache
+
+
+def _prune_images(build_dir: Path, keep: str, policy: GuestPolicy) -> None:
+    """Drop this policy's older images (other policies' images stay: each run uses its own)."""
+    for old in build_dir.glob("image-*"):
+        manifest = old / "manifest.json"
+        if old.name == f"image-{keep}" or not manifest.is_file():
+            continue
+        built_for = json.loads(manifest.read_text()).get("policy", {})
+        if not isinstance(built_for, dict) or built_for.get("target") == policy.target:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_rootfs(spec: ImageSpec, build_dir: Path) -> Rootfs:
     """The debootstrapped tree for `spec`, bootstrapping it if the cache lacks it."""
     key = spec.rootfs_key()
     final = build_dir / f"rootfs-{key}"
     if (final / ".complete").is_file():
-        return final
+        return Rootfs(final, built=False)
     require_tool("debootstrap")
     work = build_dir / f"tmp-rootfs-{key}"
     shutil.rmtree(work, ignore_errors=True)
@@ -143,7 +164,7 @@ def build_rootfs(spec: ImageSpec, build_dir: Path) -> Path:
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
     _prune(build_dir, "rootfs", key)
-    return final
+    return Rootfs(final, built=True)
 
 
 def _boot_file(root: Path, name: str) -> Path:
@@ -158,10 +179,20 @@ def _boot_file(root: Path, name: str) -> Path:
     return root / str(target).lstrip("/")
 
 
-def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
-    """The labelled, bootable image for `spec`; built only when its inputs changed."""
-    started = time.monotonic()
-    key = spec.image_key()
+def _timed(phases: dict[str, float], name: str, started: float) -> float:
+    now = time.monotonic()
+    phases[name] = round(now - started, 1)
+    return now
+
+
+def build_image(spec: ImageSpec, build_dir: Path, policy: GuestPolicy | None = None) -> GuestImage:
+    """The labelled, bootable image for `spec` and `policy`; built only when their inputs changed.
+
+    One debootstrap tree serves every policy; each policy gets its own image, labelled once on the
+    host with that policy's file_contexts.
+    """
+    policy = policy or debian_policy()
+    key = spec.image_key(policy)
     final = build_dir / f"image-{key}"
     manifest = final / "manifest.json"
     if manifest.is_file():
@@ -173,72 +204,75 @@ def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
             key=key,
             build_seconds=float(data["build_seconds"]),
             cached=True,
+            phases={},
+            built_phases=data.get("phases", {}),
         )
     for tool in ("setfiles", "mkfs.ext4", "chroot", "qemu-img"):
         require_tool(tool)
+    phases: dict[str, float] = {}
+    started = time.monotonic()
     rootfs = build_rootfs(spec, build_dir)
+    step = _timed(phases, "debootstrap" if rootfs.built else "debootstrap (cached)", started)
     work = build_dir / f"tmp-image-{key}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tree = work / "root"
-    run(["cp", "-a", "--sparse=always", rootfs, tree], timeout=600, clean=True)
+    run(["cp", "-a", "--sparse=always", rootfs.path, tree], clean=True, timeout=600)
     (tree / ".complete").unlink(missing_ok=True)
     for dest, text in spec.files:
         path = tree / dest
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    logs = build_dir / "logs"
     run(
         ["chroot", tree, "/bin/sh", "-s"],
         input_text=spec.configure,
-        timeout=300,
-        log=build_dir / "logs" / "configure.log",
         clean=True,
+        timeout=300,
+        log=logs / "configure.log",
     )
+    if policy.configure:
+        run(["chroot", tree, "/bin/sh", "-s"], input_text=policy.configure, clean=True, timeout=300,
+            log=logs / "configure-target.log")  # fmt: skip
     shutil.copyfile(_boot_file(tree, "vmlinuz"), work / "vmlinuz")
     shutil.copyfile(_boot_file(tree, "initrd.img"), work / "initrd.img")
-    file_contexts = tree / "etc/selinux" / STORE / "contexts/files/file_contexts"
-    if not file_contexts.is_file():
-        raise E2EError(f"the guest has no {file_contexts}: was selinux-policy-default installed?")
-    # Label with the guest's own policy, then carry the labels into the image (mkfs -d keeps xattrs).
+    step = _timed(phases, "configure", step)
+    install_policy(policy, tree, logs)
+    step = _timed(phases, "policy", step)
+    # Label with the policy the guest boots, then carry the labels into the image (mkfs -d keeps xattrs).
     run(
-        ["setfiles", "-r", tree, file_contexts, tree],
+        ["setfiles", "-r", tree, guest_file_contexts(policy, tree), tree],
         timeout=600,
-        log=build_dir / "logs" / "setfiles.log",
         clean=True,
+        log=logs / "setfiles.log",
     )
-    used_mb = int(run(["du", "-sm", "--apparent-size", tree], timeout=300, clean=True).split()[0])
+    step = _timed(phases, "label", step)
+    used_mb = int(run(["du", "-sm", "--apparent-size", tree], clean=True, timeout=300).split()[0])
     raw = work / "root.ext4"
     run(
-        [
-            "mkfs.ext4",
-            "-q",
-            "-F",
-            "-L",
-            "e2e-root",
-            "-d",
-            tree,
-            raw,
-            f"{used_mb + FREE_SPACE_MB}M",
-        ],
+        ["mkfs.ext4", "-q", "-F", "-L", "e2e-root", "-d", tree, raw, f"{used_mb + FREE_SPACE_MB}M"],
         timeout=900,
-        log=build_dir / "logs" / "mkfs.log",
         clean=True,
+        log=logs / "mkfs.log",
     )
     shutil.rmtree(tree)
-    seconds = time.monotonic() - started
+    step = _timed(phases, "image", step)
+    seconds = step - started
     (work / "manifest.json").write_text(
         json.dumps(
             {
                 "key": key,
                 "rootfs": spec.rootfs_key(),
+                "policy": policy.key(),
                 "build_seconds": round(seconds, 1),
+                "phases": phases,
             },
             indent=2,
         )
     )
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
-    _prune(build_dir, "image", key)
+    _prune_images(build_dir, key, policy)
     return GuestImage(
         root=final / "root.ext4",
         kernel=final / "vmlinuz",
@@ -246,4 +280,6 @@ def build_image(spec: ImageSpec, build_dir: Path) -> GuestImage:
         key=key,
         build_seconds=seconds,
         cached=False,
+        phases=phases,
+        built_phases=phases,
     )

@@ -15,6 +15,7 @@ SCENARIOS = {
     "4": "the web server cannot read sessions nor write the docroot",
     "5": "upgrade keeps the module and labels; erase removes it, the other site unaffected",
     "6": "after a reboot both sites come back confined",
+    "7": "no back door: symlinks through nginx, egress without network, pool configurations (issue 12)",
 }
 
 
@@ -36,6 +37,8 @@ class Report:
     checks: tuple[CheckResult, ...]
     unexpected_denials: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    # What the run ran on: accelerator and why, policy loaded, permissive domains, ...
+    facts: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -55,6 +58,7 @@ class Report:
                 "scenarios": {s: self.scenario_passed(s) for s in SCENARIOS},
                 "unexpected_denials": list(self.unexpected_denials),
                 "timings": self.timings,
+                "facts": self.facts,
                 "checks": [c.__dict__ for c in self.checks],
             },
             indent=1,
@@ -62,7 +66,7 @@ class Report:
         )
 
     def to_text(self, verbose: bool = False) -> str:
-        lines = []
+        lines = [f"{k}: {v}" for k, v in self.facts.items()]
         for scenario, title in SCENARIOS.items():
             mine = [c for c in self.checks if c.scenario == scenario]
             verdict = "PASS" if self.scenario_passed(scenario) else "FAIL"
@@ -76,7 +80,9 @@ class Report:
         lines.append(f"denials outside the expected ones: {len(self.unexpected_denials)}")
         lines.extend(f"    {d}" for d in self.unexpected_denials)
         if self.timings:
-            lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
+            lines.append("phases:")
+            width = max(len(k) for k in self.timings)
+            lines.extend(f"    {k:<{width}}  {v:7.1f} s" for k, v in self.timings.items())
         lines.append("RESULT: " + ("PASS" if self.passed else "FAIL"))
         return "\n".join(lines)
 
@@ -122,6 +128,7 @@ def evaluate(
     avcs: list[Avc],
     timings: dict[str, float],
     marks: dict[tuple[str, str, int], Mark] | None = None,
+    facts: dict[str, str] | None = None,
 ) -> Report:
     """Decide every check: the guest's observation must hold, and the audit log must agree.
 
@@ -179,4 +186,4 @@ def evaluate(
         for a in denials
         if a not in in_attacks and not any(in_window([a], start, end) for start, end in attack_windows)
     )
-    return Report(checks=tuple(results), unexpected_denials=unexpected, timings=timings)
+    return Report(checks=tuple(results), unexpected_denials=unexpected, timings=timings, facts=dict(facts or {}))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import TargetError
 from ..targets import HOST_DEVEL_DIR, Target, host_target
+from .policy_version import PolicyVersion, resolve_policy_version
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,22 @@ class Headers:
 
     directory: Path
     is_host: bool
+    # The selinux-policy version these headers stand for: the -selinux package requires it as a floor.
+    policy_version: PolicyVersion | None = None
 
 
-def resolve_headers(target: Target, headers_dir: Path | None, host: Target | None = None) -> Headers:
+def resolve_headers(
+    target: Target, headers_dir: Path | None, host: Target | None = None, policy_version: str | None = None
+) -> Headers:
     """The host's own headers for the host's target (``host``: resolved already); any other target needs
-    --headers DIR."""
+    --headers DIR. Also the selinux-policy version they stand for (policy_version.py): ``policy_version``
+    (--policy-version), else the host's installed policy, or the VERSION file beside the tree."""
+    headers = _resolve_directory(target, headers_dir, host)
+    version = resolve_policy_version(target.store, headers.directory, headers.is_host, policy_version)
+    return Headers(headers.directory, headers.is_host, version)
+
+
+def _resolve_directory(target: Target, headers_dir: Path | None, host: Target | None) -> Headers:
     if headers_dir is not None:
         directory = headers_dir.resolve()
         if not (directory / "Makefile").is_file() or not (directory / "include").is_dir():
@@ -32,7 +44,7 @@ def resolve_headers(target: Target, headers_dir: Path | None, host: Target | Non
             )
         return Headers(directory, is_host=False)
     host = host or host_target()
-    if target != host:
+    if target.name != host.name:  # by name: a target with another --dist is the same target
         raise TargetError(
             f"target {target.name} needs its own policy headers, and this host is {host.name}: "
             f"pass --headers DIR (the target's selinux-policy-devel tree), or build in mock"

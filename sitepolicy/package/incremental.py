@@ -38,8 +38,12 @@ def _digest(parts: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def site_digest(sources: SiteSources, headers: Headers) -> str:
-    return site_digest_with(sources, headers_fingerprint(headers.directory))
+def site_digest(sources: SiteSources, headers: Headers, no_verify: bool = False) -> str:
+    """The headers' content and the policy version they stand for (the floor); ``no_verify``: BUILDINFO
+    says so, so it is another package."""
+    version = headers.policy_version.value if headers.policy_version else ""
+    skipped = " no-verify" if no_verify else ""
+    return site_digest_with(sources, f"{headers_fingerprint(headers.directory)} policy {version}{skipped}")
 
 
 def site_digest_with(sources: SiteSources, headers_identity: str) -> str:

@@ -23,6 +23,7 @@ from ..project import TargetLayout
 from ..render import SiteSources, render_site
 from ..targets import Target
 from ..tools import call, require_tool
+from . import filecontexts
 from .build import SiteBuild, publish_site_outputs
 from .mock import (
     ChainStatus,
@@ -36,6 +37,9 @@ from .mock import (
 )
 from .rpmbuild import build_srpm
 
+# A mock build of one site (root from cache) takes minutes; a chain of hundreds takes longer.
+BUILDER_TIMEOUT = 4 * 3600.0
+
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 Progress = Callable[[str], None]
 
@@ -43,7 +47,9 @@ Progress = Callable[[str], None]
 def run_tool(argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run a builder (mock, copr-cli, koji) and keep its output; its exit code is interpreted by the caller."""
     require_tool(argv[0], {"mock": "mock (Fedora/EL: dnf install mock)"}.get(argv[0], argv[0]))
-    return call(argv)
+    return call(
+        argv, timeout=BUILDER_TIMEOUT, hint=f"{argv[0]} hung or took too long; its logs are in its result directory"
+    )
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ def _accept(source: SourcePackage, result: MockResult, layout: TargetLayout, sta
         provide = target_provide(source.target.name)
         if provide not in info.provides:
             raise MockError(f"{info.path.name} from mock does not provide {provide}")
+    filecontexts.check_packages(source.site, source.target, rpms)
     srpm_copy = Path(shutil.copy2(source.srpm, copies / source.srpm.name))
     return publish_site_outputs(source.site, source.target, layout, source.sources, srpm_copy, rpms)
 
@@ -108,7 +115,7 @@ def summary_table(outcomes: Sequence[SiteOutcome]) -> str:
         status = "ok" if o.ok else "FAILED: " + (o.error or "").splitlines()[0].removeprefix("mock failed with ")
         rows.append((o.site.name, o.config, status, str(len(o.build.rpms) if o.build else 0), str(o.resultdir)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

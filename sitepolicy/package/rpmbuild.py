@@ -9,6 +9,9 @@ from ..errors import SitepolicyError
 from ..targets import Target
 from ..tools import require_tool, run
 
+# One site's rpmbuild (m4, checkmodule, packaging) takes about a second; only a hang reaches this.
+RPMBUILD_TIMEOUT = 300.0
+
 
 def _defines(defines: dict[str, str]) -> list[str]:
     args: list[str] = []
@@ -23,11 +26,16 @@ def rpmbuild(args: list[str | Path], topdir: Path, defines: dict[str, str]) -> s
     topdir.mkdir(parents=True, exist_ok=True)
     base = {"_topdir": str(topdir), "_tmppath": str(topdir / "tmp")}
     (topdir / "tmp").mkdir(exist_ok=True)
-    return run(["rpmbuild", *_defines({**base, **defines}), *args], env={"HOME": str(topdir)})
+    return run(
+        ["rpmbuild", *_defines({**base, **defines}), *args],
+        env={"HOME": str(topdir)},
+        timeout=RPMBUILD_TIMEOUT,
+        hint="rpmbuild (its %build compiles the policy module with make and m4)",
+    )
 
 
 def target_defines(target: Target, headers_dir: Path | None) -> dict[str, str]:
-    defines = {"dist": target.dist}
+    defines = {"dist": target.dist} if target.dist else {}  # Fedora's mock build root brings its own
     if headers_dir is not None:
         defines["sp_devel"] = str(headers_dir)
     return defines
@@ -42,12 +50,22 @@ def build_srpm(spec: Path, sources: Path, out_dir: Path, topdir: Path, target: T
 
 
 def rebuild(
-    srpm: Path, out_dir: Path, topdir: Path, target: Target, headers_dir: Path | None, nodeps: bool
+    srpm: Path,
+    out_dir: Path,
+    topdir: Path,
+    target: Target,
+    headers_dir: Path | None,
+    nodeps: bool,
+    defines: dict[str, str] | None = None,
 ) -> list[Path]:
-    """Binary packages from the source package alone, as mock and Koji would make them."""
+    """Binary packages from the source package alone, as mock and Koji would make them.
+
+    ``defines``: further macros (the policy version the module is compiled against, see build.py).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     defines = {
         **target_defines(target, headers_dir),
+        **(defines or {}),
         "_rpmdir": str(out_dir),
         "_build_name_fmt": "%%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
     }

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..definition.allowlists import check_for_target
 from ..definition.base_policy import check_against_base, host_store_names
 from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
@@ -97,11 +98,17 @@ def plan_build(
     release: str,
     force: bool = False,
     jobs: int = 1,
+    policy_version: str | None = None,
+    no_verify: bool = False,
 ) -> BuildPlan:
-    """Render every chosen site once, take its digest from that render, and decide what is stale."""
+    """Render every chosen site once, take its digest from that render, and decide what is stale.
+    ``policy_version``: the floor the -selinux packages require (default: see package/policy_version.py);
+    ``no_verify``: the packages skip the verify gate (BUILDINFO says so: another digest)."""
     sites = project.choose(names, everything)
-    target = project.target
-    resolved = resolve_headers(target, Path(headers) if headers else None, project.host)
+    target = project.build_target
+    check_for_target(sites, target.name)
+    headers_dir = Path(headers) if headers else None
+    resolved = resolve_headers(target, headers_dir, None if headers_dir else project.host, policy_version)
     if release:
         check_release(release)
     if jobs < 1:
@@ -113,7 +120,7 @@ def plan_build(
     plans = [_planned(layout, lock, release, force, RUNTIME_PACKAGE, __version__, digest, None, runtime=runtime)]
     for site in sites:
         sources = render_site(site, target)
-        digest = site_digest(sources, resolved)
+        digest = site_digest(sources, resolved, no_verify)
         plans.append(_planned(layout, lock, release, force, site.names.package, site.version, digest, site, sources))
     return BuildPlan(target, resolved, tuple(plans), lock)
 
@@ -127,14 +134,20 @@ def build(
     jobs: int = 1,
     force: bool = False,
     report: Report = lambda line: None,
+    policy_version: str | None = None,
+    no_verify: bool = False,
 ) -> list[BuildRecord]:
     """Build what changed (everything with ``force``), ``jobs`` at a time; return every current record.
+    New packages wait in build/<target>/unverified/ for verify (package/gate.py; with ``no_verify`` they go
+    to rpms/ at once): verify/run.py's verify_built releases them.
 
     ``release`` empty: releases come from sites.d/releases.lock (see incremental.py), which is updated.
     A number: that release for every package (the lock is not written). plan_build() alone is --dry-run.
     """
     start = time.monotonic()
-    plan = plan_build(project, names, everything, headers, release, force, jobs)
+    plan = plan_build(project, names, everything, headers, release, force, jobs, policy_version, no_verify)
+    for refused in project.refused:
+        report(f"refused, skipped: {refused}")
     target, stale, lock = plan.target, plan.stale, plan.lock
     check_against_base([p.site for p in stale if p.site is not None], host_store_names(target) if stale else None)
     built: dict[str, BuildRecord] = {}
@@ -142,11 +155,11 @@ def build(
     def job(p: Planned) -> Job:
         def run() -> tuple[Path, ...]:
             if p.site is None:
-                done = build_runtime(target, project.build_dir, str(p.release), p.digest, p.runtime)
+                done = build_runtime(target, project.build_dir, str(p.release), p.digest, p.runtime, no_verify)
                 built[p.package] = done.record
                 return done.outputs
             site_build = build_site(
-                p.site, target, plan.headers, project.build_dir, str(p.release), p.digest, p.sources
+                p.site, target, plan.headers, project.build_dir, str(p.release), p.digest, p.sources, no_verify
             )
             built[p.package] = site_build.record
             return site_build.outputs
@@ -252,6 +265,8 @@ def plan_mock(
     if release:
         check_release(release)
     pairs = mock_targets(configs, project.target_name)
+    for _, target in pairs:
+        check_for_target(sites, target.name)
     lock = ReleaseLock.load(project.lock_path)
     rendered, digests, releases = {}, {}, {}
     for config, target in pairs:
@@ -281,6 +296,8 @@ def build_mock(
     here for each target, with its release from the lock. plan_mock() alone is --dry-run.
     """
     plan = plan_mock(project, names, everything, configs, release)
+    for refused in project.refused:
+        progress(f"refused, skipped: {refused}")
     if runner is run_tool:
         require_tool("mock", "mock (Fedora/EL: dnf install mock; then add yourself to the mock group)")
     lock = plan.lock

@@ -91,7 +91,6 @@ def read_package(path: Path, deep: bool = True) -> Package:
         zip(
             header.format("[%{PROVIDENAME}\n]").splitlines(),
             header.format("[%{PROVIDEVERSION}\n]").splitlines(),
-            strict=False,
         )
     )
     target = next((m.group(1) for p in provides if (m := TARGET_PROVIDE.match(p))), None)

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.allowlists import check_for_target
 from ..errors import SitepolicyError
+from ..package import gate
 from ..package.mock_build import Progress, Runner, build_source_package, run_tool, staging
 from ..package.run import check_release
 from ..project import Project
@@ -44,9 +46,15 @@ class PublishPlan:
 
 
 def publish_plan(
-    project: Project, repo: str, sign: str | None, with_srpms: bool = False, rpms: Sequence[str] = ()
+    project: Project,
+    repo: str,
+    sign: str | None,
+    with_srpms: bool = False,
+    rpms: Sequence[str] = (),
+    allow_unverified: bool = False,
 ) -> PublishPlan:
-    """The candidates: the given RPMs, or what the target's build records list."""
+    """The candidates: the given RPMs, or what the target's build records released into rpms/ (and srpms/).
+    Only packages whose exact bytes passed verify (package/gate.py), unless ``allow_unverified``."""
     if not repo:
         raise SitepolicyError("--repo DIR is required: the repository directory (one per target)")
     state = RepoState.load(Path(repo))
@@ -58,14 +66,16 @@ def publish_plan(
         candidates = [Path(p).resolve() for p in rpms]
     else:
         records = project.layout.records()
-        candidates = sorted(p for r in records for p in r.rpms if p.is_file())
+        layout = project.layout
+        candidates = sorted(p for r in records for p in r.rpms if p.is_file() and p.parent == layout.rpms)
         if with_srpms:
-            candidates += sorted(p for r in records for p in r.srpms if p.is_file())
+            candidates += sorted(p for r in records for p in r.srpms if p.is_file() and p.parent == layout.srpms)
         if not candidates:
             raise SitepolicyError(
                 f"nothing built for target {target.name} in {project.layout.rpms}: "
                 f"run invoke build-site --all --target {target.name} first"
             )
+    gate.check_publishable(project.layout.root, candidates, allow_unverified)
     key = resolve_key(sign) if sign else None
     return PublishPlan(Path(repo).resolve(), target.name, tuple(candidates), key)
 
@@ -79,9 +89,10 @@ def publish(
     force: bool = False,
     with_srpms: bool = False,
     rpms: Sequence[str] = (),
+    allow_unverified: bool = False,
 ) -> PublishResult:
     """Publish what build-site made for a target (or the given RPMs) into a repository of that target."""
-    plan = publish_plan(project, repo, sign, with_srpms, rpms)
+    plan = publish_plan(project, repo, sign, with_srpms, rpms, allow_unverified)
     return publish_repository(plan.repo, list(plan.candidates), plan.target, plan.key, base_url, keep, force)
 
 
@@ -108,7 +119,9 @@ def plan_submission(
     else:
         check_koji_target(koji or "")
         target = get_target(project.target_name) if project.target_name else koji_target(koji or "")
+    project.check_definitions()  # a submission is all or nothing
     sites = project.choose(names, not names)
+    check_for_target(sites, target.name)
     out = project.build_dir / target.name / "submit"
     out.mkdir(parents=True, exist_ok=True)
     stage = staging(project.build_dir, f"submit-{target.name}")

@@ -50,6 +50,14 @@ class PolicyIndex:
                 self._expansions[key] = frozenset({name})
         return bool(self._expansions[key])
 
+    def canonical(self, name: str) -> str | None:
+        """The type's own name when ``name`` is an alias (Debian: mysqld_var_run_t -> mysqld_runtime_t), None
+        when the policy has no such type; rules are indexed by the own name."""
+        try:
+            return str(self.policy.lookup_type(name))
+        except Exception:
+            return None
+
     def expand(self, name: Any) -> frozenset[str]:
         key = str(name)
         if key not in self._expansions:

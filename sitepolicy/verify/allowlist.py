@@ -270,6 +270,31 @@ NETWORK_PORTS: dict[str, tuple[str, ...]] = {
     "memcache": ("memcache_port_t",),
 }
 DNS_PORTS = ("dns_port_t", "dnssec_port_t")
+
+_SEARCH_DIR = frozenset({"getattr", "open", "search"})
+_WRITE_SOCK = frozenset({"getattr", "open", "write", "append"})
+# The network proof (7), `database`: the local database servers over their unix sockets, as the targets'
+# mysql_stream_connect and postgresql_stream_connect grant them. Each type, class by class, with the most
+# a site may hold on it; a site without `database` may neither connect to these domains nor write these
+# sockets. Types a target does not have are skipped (Debian: *_runtime_t, Fedora/RHEL: *_var_run_t).
+DATABASE_SOCKETS: dict[str, dict[str, frozenset[str]]] = {
+    "mysqld_t": {"unix_stream_socket": frozenset({"connectto"})},
+    "postgresql_t": {"unix_stream_socket": frozenset({"connectto"})},
+    # /run/mysqld (Debian, Fedora) and the socket in it.
+    "mysqld_var_run_t": {"dir": _SEARCH_DIR, "sock_file": _WRITE_SOCK},
+    "mysqld_runtime_t": {"dir": _SEARCH_DIR, "sock_file": _WRITE_SOCK},
+    # /var/lib/mysql, where EL's MariaDB puts mysql.sock (labelled mysqld_var_run_t): searched, never read.
+    "mysqld_db_t": {"dir": _SEARCH_DIR},
+    # /run/postgresql, and a socket in /tmp (postgresql_tmp_t) where the server is configured so.
+    "postgresql_var_run_t": {"dir": _SEARCH_DIR, "sock_file": _WRITE_SOCK},
+    "postgresql_runtime_t": {"dir": _SEARCH_DIR, "sock_file": _WRITE_SOCK},
+    "postgresql_tmp_t": {"dir": _SEARCH_DIR, "sock_file": _WRITE_SOCK},
+}
+# What `database` must at least give: connect to each server, through a socket file of one of the types.
+DATABASE_SERVERS: dict[str, tuple[str, ...]] = {
+    "mysqld_t": ("mysqld_var_run_t", "mysqld_runtime_t"),
+    "postgresql_t": ("postgresql_var_run_t", "postgresql_runtime_t"),
+}
 # Socket classes that reach the network; a site without `network` may create none of them.
 NETWORK_SOCKETS = (
     "tcp_socket udp_socket rawip_socket icmp_socket sctp_socket dccp_socket packet_socket "

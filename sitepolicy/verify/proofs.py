@@ -20,6 +20,8 @@ from ..definition.site import Site
 from ..render import fc_regex
 from .access import Access, Grant, PolicyIndex
 from .allowlist import (
+    DATABASE_SERVERS,
+    DATABASE_SOCKETS,
     DNS_PORTS,
     HARMLESS,
     NETWORK_ALLOWANCES,
@@ -560,6 +562,44 @@ def prove_network(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
         if index.has_type(port):
             f = _need(Proof.NETWORK, site, access, port, "tcp_socket", "name_connect", f"may connect to {port}")
             findings.append(f)
+    findings += _prove_database_sockets(index, site, access, "database" in needs)
+    return findings
+
+
+_CONNECTS = {"unix_stream_socket": frozenset({"connectto"}), "sock_file": frozenset({"write", "append"})}
+
+
+def _prove_database_sockets(index: PolicyIndex, site: Site, access: Access, asked: bool) -> list[Finding]:
+    """`database`: connect to the local MySQL/MariaDB and PostgreSQL sockets, with no more than
+    allowlist.DATABASE_SOCKETS on their types; without it, no connection to them (under any boolean)."""
+    bad = []
+    for type_name, classes in sorted(DATABASE_SOCKETS.items()):
+        for grant in access.on([type_name]):
+            if grant.ruletype not in ("allow", "type_transition", "type_change"):
+                continue
+            if not asked:
+                if grant.perms & _CONNECTS.get(grant.tclass, frozenset()):
+                    bad.append(grant)
+            elif _harmless(grant) or _shared_rule(grant):
+                continue  # what the base policy gives every domain (allowlist.py: HARMLESS, SHARED_RULES)
+            elif grant.ruletype != "allow" or not grant.perms <= classes.get(grant.tclass, frozenset()):
+                bad.append(grant)
+    if asked:
+        what = "local database sockets: search, write the socket, connectto mysqld_t and postgresql_t, no more"
+    else:
+        what = "no connection to the local database servers (mysqld_t, postgresql_t) without database"
+    findings = [Finding(Proof.NETWORK, site.name, site.name, not bad, what, _rules(bad))]
+    if asked:
+        for server, socket_types in DATABASE_SERVERS.items():
+            if not index.has_type(server):
+                continue
+            what = f"may connect to {server}"
+            findings.append(_need(Proof.NETWORK, site, access, server, "unix_stream_socket", "connectto", what))
+            present = [c for c in (index.canonical(t) for t in socket_types) if c is not None]
+            if present:
+                findings.append(
+                    _need(Proof.NETWORK, site, access, present[0], "sock_file", "write", f"may write {present[0]}")
+                )
     return findings
 
 

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..definition.site import Site
-from ..errors import SitepolicyError
+from ..errors import SitepolicyError, TargetError
+from ..package import gate
+from ..package.gate import PolicySource, policy_source, require_source
 from ..package.run import build
-from ..project import Project
+from ..project import MANIFEST, Project
 from . import cache
 from .access import PolicyIndex
 from .modules import SiteModule, module_file_contexts, module_types, modules_from_rpms, selinux_rpm
@@ -116,51 +118,97 @@ def verify_modules(
 # --------------------------------------------------------------------------- the verify task
 
 
-def can_verify(project: Project) -> bool:
-    """verify links against this host's own base policy: the target's store must be installed here."""
-    target = project.target
-    return target == project.host and (Path("/var/lib/selinux") / target.store / "active/policy.kern").is_file()
-
-
 def _built_modules(project: Project, sites: Sequence[Site]) -> list[SiteModule]:
     return modules_from_rpms(project.layout, sites, project.layout.verify_dir / "modules")
 
 
-def verify(project: Project, names: Sequence[str], use_cache: bool = True) -> VerifyResult:
-    """Prove every site in sites.d/ isolated (building any whose RPMs are missing); report ``names`` only if given."""
-    sites = project.require_sites()
-    chosen = project.select(names) if names else list(sites)
-    target = project.target
-    if not can_verify(project):
-        raise SitepolicyError(
-            f"verify links against this host's own {target.store} policy store; this host "
-            f"({project.host.name}) cannot verify target {target.name}"
-        )
+def verify_source(project: Project, policy_root: str | None, no_verify: bool, task: str) -> PolicySource | None:
+    """The policy a build or verify of ``project.target`` links against: --policy-root, else this host's own
+    store when the host runs the target's OS. None only with ``no_verify``; a build that cannot be
+    verified is refused (package/gate.py says both ways out)."""
+    if no_verify:
+        if policy_root:
+            raise SitepolicyError("--no-verify and --policy-root: choose one (the root is only for verify)")
+        return None
+    try:
+        host: str | None = project.host.name
+    except TargetError:
+        host = None
+    return require_source(project.target, policy_source(project.target, policy_root, host), host, task)
+
+
+def _records(project: Project, sites: Sequence[Site]) -> list[Path]:
+    """The build records (manifest.json) of the runtime and of ``sites`` that were built."""
     layout = project.layout
-    missing = [s for s in sites if selinux_rpm(layout, s) is None]
-    if missing:  # built like build-site builds them: releases from the lock, the runtime with them
-        build(project, [s.name for s in missing], False, None)
-    result = verify_modules(_built_modules(project, sites), target.store, layout.verify_dir, use_cache)
-    if names:
-        report = result.report.restricted_to([s.name for s in chosen])
-        result = VerifyResult(report, result.relinked, result.key, result.policy_root)
+    dirs = [layout.runtime_dir, *(layout.site_dir(s) for s in sites)]
+    return [d / MANIFEST for d in dirs if (d / MANIFEST).is_file()]
+
+
+def current_outputs(project: Project, sites: Sequence[Site]) -> list[Path]:
+    """The current files of the runtime and ``sites``: in rpms/ and srpms/ once released, else in unverified/."""
+    layout = project.layout
+    records = [layout.record(None), *(layout.record(s) for s in sites)]
+    return [path for record in records if record is not None for path in record.outputs]
+
+
+def verify_and_release(project: Project, source: PolicySource, use_cache: bool = True) -> VerifyResult:
+    """Prove every built site of the target against ``source``; when every proof passes, release the
+    packages waiting in unverified/ into rpms/ (package/gate.py)."""
+    layout = project.layout
+    sites = [s for s in project.sites if selinux_rpm(layout, s) is not None]
+    if not sites:
+        raise SitepolicyError(f"no site is built for {project.target.name}: nothing to verify")
+    modules = _built_modules(project, sites)
+    result = verify_modules(modules, project.target.store, layout.verify_dir, use_cache, source.live_root)
+    if result.report.ok:
+        gate.release(layout.root, _records(project, sites), gate.PASSED, source.description)
     return result
 
 
-def verify_after_build(project: Project, headers: str | None) -> VerifyResult | None:
-    """After build-site: prove every built site of the target, or None when this host cannot link them."""
-    if headers or not can_verify(project):
+def verify_built(project: Project, source: PolicySource | None, sites: Sequence[Site]) -> VerifyResult | None:
+    """After build-site: with no ``source`` (--no-verify) release the builds of ``sites`` unverified, as
+    such; else verify every built site against ``source`` and release them all on a pass."""
+    if source is None:
+        gate.release(project.layout.root, _records(project, sites), gate.SKIPPED, "")
         return None
-    sites = [s for s in project.sites if selinux_rpm(project.layout, s) is not None]
-    if not sites:
-        return None
-    return verify_modules(_built_modules(project, sites), project.target.store, project.layout.verify_dir)
+    return verify_and_release(project, source)
 
 
-def verify_text(result: VerifyResult, as_json: bool = False) -> str:
-    return result.report.to_json().rstrip("\n") if as_json else render_text(result.report, result.relinked)
+def verify(
+    project: Project,
+    names: Sequence[str],
+    use_cache: bool = True,
+    headers: str | None = None,
+    policy_root: str | None = None,
+    policy_version: str | None = None,
+) -> tuple[VerifyResult, PolicySource]:
+    """Prove every site in sites.d/ isolated against the target's policy (this host's store, or
+    ``policy_root``), building any whose RPMs are missing (with ``headers``); report ``names`` only if
+    given. A pass releases the packages waiting in unverified/ into rpms/."""
+    sites = project.require_sites()
+    chosen = project.select(names) if names else list(sites)
+    source = verify_source(project, policy_root, False, "verify")
+    assert source is not None
+    missing = [s for s in sites if selinux_rpm(project.layout, s) is None]
+    if missing:  # built like build-site builds them: releases from the lock, the runtime with them
+        build(project, [s.name for s in missing], False, headers, policy_version=policy_version)
+    result = verify_and_release(project, source, use_cache)
+    if names:
+        report = result.report.restricted_to([s.name for s in chosen])
+        result = VerifyResult(report, result.relinked, result.key, result.policy_root)
+    return result, source
 
 
-def check_verified(result: VerifyResult) -> None:
+def verify_text(result: VerifyResult, as_json: bool = False, source: PolicySource | None = None) -> str:
+    if as_json:
+        return result.report.to_json().rstrip("\n")
+    against = f"verify: against {source.description}\n" if source is not None else ""
+    return against + render_text(result.report, result.relinked)
+
+
+def check_verified(result: VerifyResult, unverified: Path | None = None) -> None:
     if not result.report.ok:
-        raise VerifyFailed(f"verify failed: {len(result.report.failures)} check(s) broken; the rules are listed above")
+        held = f"; the packages stay in {unverified}, not in rpms/" if unverified is not None else ""
+        raise VerifyFailed(
+            f"verify failed: {len(result.report.failures)} check(s) broken; the rules are listed above{held}"
+        )

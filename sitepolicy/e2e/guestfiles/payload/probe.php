@@ -29,6 +29,19 @@ switch ($op) {
         $out['ok'] = $s !== false;
         if ($s === false) { $out['error'] = ($out['error'] ?? '') . " [$errno] $errstr"; } else { fclose($s); }
         break;
+    case 'symlink':
+        // link at $path pointing at data (issue 12: a site plants a link the web server follows)
+        $out['ok'] = symlink($_GET['data'] ?? '', $path);
+        break;
+    case 'udp':
+    case 'tcp':
+        // $path is host:port; one datagram or one connection with a few bytes (issue 12: egress)
+        $s = stream_socket_client($op . '://' . $path, $errno, $errstr, 3);
+        $sent = $s === false ? false : fwrite($s, 'sitepolicy-e2e egress');
+        $out['ok'] = $sent !== false && $sent > 0;
+        $out['error'] = ($out['error'] ?? '') . " [$errno] $errstr";
+        if ($s !== false) { fclose($s); }
+        break;
     case 'session_set':
         session_start();
         $_SESSION['token'] = $_GET['data'] ?? '';

@@ -225,6 +225,9 @@ def nginx_vhosts() -> None:
         alias {site["docroot"]}/;
         dav_methods PUT;
     }}
+    location /sitepolicy-e2e-conf/ {{
+        alias {site["config_dir"]}/;
+    }}
 }}
 """
         Path(f"/etc/nginx/conf.d/sitepolicy-e2e-{site['name']}.conf").write_text(conf)
@@ -249,11 +252,12 @@ def open_dac(site: dict) -> None:
         site["sessions_dir"],
         site["log_dir"],
         site["run_dir"],
+        site["config_dir"],
         *site["writable_dirs"],
     ]:
         if os.path.isdir(d):
             os.chmod(d, 0o777)
-    for d in [site["sessions_dir"], site["log_dir"], site["docroot"]]:
+    for d in [site["sessions_dir"], site["log_dir"], site["docroot"], site["config_dir"]]:
         for dirpath, _dirs, files in os.walk(d):
             for f in files:
                 os.chmod(os.path.join(dirpath, f), 0o666)
@@ -418,6 +422,17 @@ def scenario3_cross_site() -> None:
     TIMINGS["scenario3"] = time.time() - t0
 
 
+def web_server_denial(private_type: str) -> list[str]:
+    """Where the policy stops nginx (httpd_t) reading a site's private file.
+
+    Debian's refpolicy denies the search of the site's directory; RHEL/Fedora's policy lets httpd_t
+    search every directory (allow httpd_t file_type:dir { getattr open search }) and denies the read.
+    """
+    if PLAN["web_server_searches_every_dir"]:
+        return ["httpd_t", private_type, "file", "read"]
+    return ["httpd_t", private_type, "dir", "search"]
+
+
 def scenario4_web_server() -> None:
     say("scenario 4: nginx cannot read sessions nor write the docroot")
     t0 = begin()
@@ -432,7 +447,7 @@ def scenario4_web_server() -> None:
             r["status"] == 403,
             t,
             {"request": r, "file": site.get("session_file")},
-            expect_avc=["httpd_t", site["types"]["sessions"], "dir", "search"],
+            expect_avc=web_server_denial(site["types"]["sessions"]),
             attack=True,
         )
         t = begin()
@@ -448,6 +463,88 @@ def scenario4_web_server() -> None:
             attack=True,
         )
     TIMINGS["scenario4"] = time.time() - t0
+
+
+def scenario7_no_back_door() -> None:
+    """Issue 12: the web server as a deputy through symlinks, egress without `network`, pool configurations."""
+    say("scenario 7: no back door (symlinks through nginx, egress without network, pool configurations)")
+    t0 = begin()
+    for a in SITES.values():
+        for b in SITES.values():
+            if a is b:
+                continue
+            uploads = a["writable_dirs"][0]
+            rel = uploads[len(a["docroot"]) :]
+            for what, target, fetch in (
+                ("a file", b["docroot"] + "/hello.txt", ""),
+                ("a directory", b["docroot"], "/hello.txt"),
+            ):
+                link = f"{uploads}/link-to-{b['name']}-{'dir' if fetch else 'file'}"
+                t = begin()
+                made = probe(a, "symlink", link, data=target)
+                served = request(a["name"], f"{rel}/{os.path.basename(link)}{fetch}")
+                leaked = served["status"] == 200 and f"hello from {b['name']}" in served["body"]
+                check(
+                    "7",
+                    f"{a['name']} -> {b['name']}: symlink to {what} of B in its uploads, fetched through nginx",
+                    (made["json"] or {}).get("ok") is False and not os.path.lexists(link) and not leaked,
+                    t,
+                    {"probe": made, "request": served, "link_exists": os.path.lexists(link)},
+                    expect_avc=[a["domain"], a["types"]["rw"], "lnk_file", "create"],
+                    attack=True,
+                )
+            t = begin()
+            r = probe(a, "read", b["config_dir"] + "/php-fpm.conf")
+            check(
+                "7",
+                f"{a['name']} -> {b['name']}: read B's pool configuration",
+                r["status"] == 200 and (r["json"] or {}).get("ok") is False,
+                t,
+                {"probe": r},
+                expect_avc=[a["domain"], b["types"]["conf"], "dir", "search"],
+                attack=True,
+            )
+        t = begin()
+        r = probe(a, "list", "/etc/sitepolicy")
+        check(
+            "7",
+            f"{a['name']}: cannot list /etc/sitepolicy (mode 0711: no other site's name, Unix permissions decide)",
+            r["status"] == 200 and (r["json"] or {}).get("ok") is False,
+            t,
+            {"probe": r},
+        )
+    for site in SITES.values():
+        t = begin()
+        r = request(site["name"], "/sitepolicy-e2e-conf/php-fpm.conf")
+        check(
+            "7",
+            f"nginx serving {site['name']}'s pool configuration is denied",
+            r["status"] == 403 and "[" + site["name"] + "]" not in r["body"],
+            t,
+            {"request": r},
+            expect_avc=web_server_denial(site["types"]["conf"]),
+            attack=True,
+        )
+    for site in SITES.values():
+        if site["network"]:
+            continue
+        for what, op, where, tclass in (
+            ("UDP datagram to an arbitrary port", "udp", "127.0.0.1:9", "udp_socket"),
+            ("DNS query over UDP", "udp", "127.0.0.1:53", "udp_socket"),
+            ("DNS over TCP (port 53)", "tcp", "127.0.0.1:53", "tcp_socket"),
+        ):
+            t = begin()
+            r = probe(site, op, where)
+            check(
+                "7",
+                f"{site['name']} (no network): {what} is denied",
+                r["status"] == 200 and (r["json"] or {}).get("ok") is False,
+                t,
+                {"probe": r},
+                expect_avc=[site["domain"], site["domain"], tclass, "create"],
+                attack=True,
+            )
+    TIMINGS["scenario7"] = time.time() - t0
 
 
 def scenario5_upgrade() -> None:
@@ -516,7 +613,7 @@ def scenario5_upgrade() -> None:
         t0,
         {"changed": changed, "paths": len(after)},
     )
-    store = Path("/var/lib/selinux/default/active/modules")
+    store = Path("/var/lib/selinux") / PLAN["store"] / "active/modules"
     at = sorted(p.parent.name for p in store.glob(f"*/{site['module']}"))
     lst = sh("semodule", "-lfull")
     line = [ln.strip() for ln in lst["out"].splitlines() if site["module"] in ln.split()]
@@ -633,9 +730,24 @@ def flush_audit() -> None:
     wait_for(lambda: marker in Path("/var/log/audit/audit.log").read_text(errors="replace"), 15)
 
 
+def loaded_policy() -> dict:
+    """Which policy the kernel really runs: sestatus' name, the kernel format, the version the image recorded."""
+    status = sh("sestatus")["out"]
+    name = next((ln.split(":", 1)[1].strip() for ln in status.splitlines() if ln.startswith("Loaded policy name")), "")
+    version_file = Path("/etc/selinux") / PLAN["store"] / "sitepolicy-e2e-version"
+    return {
+        "name": name,
+        "policyvers": Path("/sys/fs/selinux/policyvers").read_text().strip(),
+        "enforce": Path("/sys/fs/selinux/enforce").read_text().strip(),
+        "version": version_file.read_text().strip() if version_file.is_file() else "",
+        "sestatus": status,
+    }
+
+
 def main() -> int:
     t0 = begin()
     phase = PLAN["phase"]
+    (RESULTS / "policy.json").write_text(json.dumps(loaded_policy(), indent=1))
     say(f"phase {phase} starts; enforce={Path('/sys/fs/selinux/enforce').read_text().strip()}")
     try:
         if phase == "install":
@@ -645,6 +757,7 @@ def main() -> int:
             scenario2_legit()
             scenario3_cross_site()
             scenario4_web_server()
+            scenario7_no_back_door()
             scenario5_upgrade()
         elif phase == "reboot":
             scenario6_reboot()
