@@ -123,13 +123,14 @@ def test_build_and_verify_against_each_target_root(tmp_path, name):
 
 
 def test_a_failed_verify_keeps_the_packages_out_of_rpms(tmp_path, target):
-    """A policy root whose base policy lets every domain read every file: proof 2 fails, the build fails,
-    rpms/ stays empty; verify against this host's own policy then passes and releases them."""
+    """A policy root whose base policy lets every domain open and read every file (read alone is
+    descriptor-only, accepted): proof 2 fails, the build fails, rpms/ stays empty; verify against this
+    host's own policy then passes and releases them."""
     leaky = tmp_path / "leaky-policy"
     for sub in ("var/lib/selinux", "etc/selinux"):
         (leaky / sub).parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-a", f"/{sub}", str(leaky / sub)], check=True)
-    (tmp_path / "leak.cil").write_text("(allow domain file_type (file (read)))\n")
+    (tmp_path / "leak.cil").write_text("(allow domain file_type (file (open read)))\n")
     subprocess.run(
         ["semodule", "-p", str(leaky), "-s", target.store, "-n", "-i", str(tmp_path / "leak.cil")],
         check=True,

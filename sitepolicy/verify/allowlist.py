@@ -86,6 +86,22 @@ SHARED_TYPES: tuple[SharedType, ...] = (
         "systemd-nsresourced's varlink socket (Fedora base policy: every domain may connect); it allocates "
         "user-namespace ranges for the asking client and relays nothing between clients",
     ),
+    *(
+        _shared(
+            socket_type,
+            "sock_file",
+            "a local database server's socket (`network: [database]`, proof 7): writing the socket file connects "
+            "to the server, the file itself holds no data; which databases a site reaches is the server's own "
+            "authentication, exactly as over TCP to its port",
+        )
+        for socket_type in (
+            "mysqld_var_run_t",
+            "mysqld_runtime_t",
+            "postgresql_var_run_t",
+            "postgresql_runtime_t",
+            "postgresql_tmp_t",
+        )
+    ),
     _shared(
         "hugetlbfs_t",
         "file",
