@@ -86,22 +86,6 @@ SHARED_TYPES: tuple[SharedType, ...] = (
         "systemd-nsresourced's varlink socket (Fedora base policy: every domain may connect); it allocates "
         "user-namespace ranges for the asking client and relays nothing between clients",
     ),
-    *(
-        _shared(
-            socket_type,
-            "sock_file",
-            "a local database server's socket (`network: [database]`, proof 7): writing the socket file connects "
-            "to the server, the file itself holds no data; which databases a site reaches is the server's own "
-            "authentication, exactly as over TCP to its port",
-        )
-        for socket_type in (
-            "mysqld_var_run_t",
-            "mysqld_runtime_t",
-            "postgresql_var_run_t",
-            "postgresql_runtime_t",
-            "postgresql_tmp_t",
-        )
-    ),
     _shared(
         "hugetlbfs_t",
         "file",
@@ -306,6 +290,18 @@ DATABASE_SOCKETS: dict[str, dict[str, frozenset[str]]] = {
     "postgresql_runtime_t": {"dir": _SEARCH_DIR, "sock_file": _WRITE_SOCK},
     "postgresql_tmp_t": {"dir": _SEARCH_DIR, "sock_file": _WRITE_SOCK},
 }
+# Proof 3: the socket files of DATABASE_SOCKETS, which every site with `database` writes.
+SHARED_TYPES += tuple(
+    _shared(
+        socket_type,
+        "sock_file",
+        "a local database server's socket (`network: [database]`, proof 7): writing the socket file connects "
+        "to the server, the file itself holds no data; which databases a site reaches is the server's own "
+        "authentication, exactly as over TCP to its port",
+    )
+    for socket_type, classes in DATABASE_SOCKETS.items()
+    if "sock_file" in classes
+)
 # What `database` must at least give: connect to each server, through a socket file of one of the types.
 DATABASE_SERVERS: dict[str, tuple[str, ...]] = {
     "mysqld_t": ("mysqld_var_run_t", "mysqld_runtime_t"),
