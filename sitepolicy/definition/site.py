@@ -105,6 +105,12 @@ class Site:
         return self.state_dir / "tmp"
 
     @property
+    def upload_tmp_dir(self) -> PurePosixPath:
+        """PHP's upload_tmp_dir: labelled with the site's writable type, so that move_uploaded_file() (a rename
+        on the same file system, a copy across) leaves a file the web server may serve."""
+        return self.tmp_dir / "uploads"
+
+    @property
     def log_dir(self) -> PurePosixPath:
         return PurePosixPath("/var/log/sitepolicy") / self.name
 

@@ -472,8 +472,9 @@ def prove_web_server(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
             WEB_SERVER,
             site.name,
             not too_much,
-            "httpd_t may only read the docroot and writable dirs and connect to the socket; "
-            "nothing on sessions, tmp, logs, the pool configuration, the exec type or any other type of the module",
+            "httpd_t may only read the docroot, the writable dirs and the uploads in flight (PHP's upload_tmp_dir, "
+            "the writable type) and connect to the socket; nothing on sessions, tmp, logs, the pool configuration, "
+            "the exec type or any other type of the module",
             _rules(too_much),
         )
     ]
@@ -774,7 +775,9 @@ def representative_paths(site: Site) -> list[tuple[str, str]]:
         (str(site.docroot / "index.php"), "content"),
         (str(site.sessions_dir), "sessions"),
         (str(site.sessions_dir / "sess_0123456789abcdef"), "sessions"),
-        (str(site.tmp_dir / "php-upload"), "tmp"),
+        (str(site.tmp_dir / "php-tmp"), "tmp"),
+        (str(site.upload_tmp_dir), "rw"),
+        (str(site.upload_tmp_dir / "phpAbC123"), "rw"),
         (str(site.log_dir / "php-fpm.log"), "log"),
         (str(site.socket), "run"),
         (str(PurePosixPath("/var") / site.socket.relative_to("/")), "run"),
