@@ -16,6 +16,7 @@ SCENARIOS = {
     "5": "upgrade keeps the module and labels; erase removes it, the other site unaffected",
     "6": "after a reboot both sites come back confined",
     "7": "no back door: symlinks through nginx, egress without network, pool configurations (issue 12)",
+    "app": "a real application: MediaWiki + MariaDB through nginx, login, edit, upload served, mail (issue 14)",
 }
 
 
