@@ -191,6 +191,7 @@ def new_site(c, name):
         "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
         "dry_run": "print the packages that would be offered to the repository, change nothing",
         "allow_unverified": "publish packages without a passing verify record (built with --no-verify)",
+        "allow_permissive": "publish a trial run too (mode: permissive: its domain denies nothing, NOT isolated)",
     },
 )
 @boundary
@@ -206,14 +207,25 @@ def publish(
     rpm=None,
     dry_run=False,
     allow_unverified=False,
+    allow_permissive=False,
 ):
     """Sign and publish the verified RPMs into a yum repository, with metadata, key and a .repo file."""
     project = Project(ROOT, target or None)
     if dry_run:
-        print(publish_plan(project, repo, sign or None, with_srpms, rpm or [], allow_unverified).describe())
+        plan = publish_plan(project, repo, sign or None, with_srpms, rpm or [], allow_unverified, allow_permissive)
+        print(plan.describe())
         return
     result = publish_packages(
-        project, repo, sign or None, base_url or None, int(keep), force, with_srpms, rpm or [], allow_unverified
+        project,
+        repo,
+        sign or None,
+        base_url or None,
+        int(keep),
+        force,
+        with_srpms,
+        rpm or [],
+        allow_unverified,
+        allow_permissive,
     )
     for name in result.added:
         print(f"published {name}")

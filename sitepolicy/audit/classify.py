@@ -111,10 +111,10 @@ class Classifier:
             return Classified(
                 site, Verdict.VIOLATION, f"crosses sites: {site} reached {target.site_name}'s {target.what}"
             )
-        if target is not None:
-            return self._own_type(avc, me, target)
         t, tclass, perms = avc.target_type, avc.tclass, avc.permissions
         self_target = t == avc.source_type
+        if target is not None and not self_target:
+            return self._own_type(avc, me, target)
         noise = NOISE.get(("self" if self_target else t, tclass))
         if noise is not None and perms <= noise[0]:
             return Classified(site, Verdict.NOISE, f"{access}: {noise[1]} (the templates should dontaudit it)")
