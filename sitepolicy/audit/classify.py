@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -53,6 +54,7 @@ class Classified:
 
 
 # Changing a directory's entries, or the directory itself: what a `writable` entry grants (manage_dirs_pattern).
+ENTRY_PERMS = frozenset({"add_name", "remove_name", "create", "rmdir"})  # a dir record that names the entry
 DIR_WRITES = frozenset({"write", "add_name", "remove_name", "create", "rmdir", "reparent", "rename", "setattr"})
 FILE_WRITES = frozenset({"write", "append", "create", "unlink", "rename", "setattr", "link"})
 WRITES = DIR_WRITES | FILE_WRITES | frozenset({"relabelfrom", "relabelto", "mounton"})
@@ -82,9 +84,15 @@ DAC = frozenset({"dac_override", "dac_read_search"})
 
 
 class Classifier:
-    def __init__(self, owners: Owners, interfaces: InterfaceIndex | None) -> None:
+    def __init__(self, owners: Owners, interfaces: InterfaceIndex | None, records: Sequence[Avc] = ()) -> None:
         self.owners = owners
         self.interfaces = interfaces
+        # A trial logs a create in a read-only directory as several records of one event (one syscall): the
+        # directory's own `dir { write }` names the directory; add_name and the new file name the entry.
+        self.event_dirs: dict[tuple[float, int], str] = {}
+        for avc in records:
+            if avc.tclass == "dir" and "write" in avc.permissions and not avc.permissions & ENTRY_PERMS and avc.name:
+                self.event_dirs.setdefault(avc.event, avc.name)
 
     def _granting(self, avc: Avc) -> tuple[str, ...]:
         if self.interfaces is None:
@@ -186,7 +194,7 @@ class Classifier:
             return Classified(site, Verdict.VIOLATION, f"{access}: running a file the site itself can write")
         if target.role == "content" and tclass in ("dir", "file") and perms & WRITES:
             assert me.site is not None
-            directory = writable_dir(me.site.docroot, avc)
+            directory = writable_dir(me.site.docroot, avc, self.event_dirs.get(avc.event))
             if directory is None:
                 return Classified(
                     site,
@@ -224,11 +232,11 @@ class Classifier:
         )
 
 
-def writable_dir(docroot: PurePosixPath, avc: Avc) -> PurePosixPath | None:
+def writable_dir(docroot: PurePosixPath, avc: Avc, event_dir: str | None = None) -> PurePosixPath | None:
     """The directory below ``docroot`` a denied write needs writable: from the event's full path, else from
     the record's name and inode found in the docroot on this host, else the name itself for a directory's
     own write (``dir { write }`` names the directory; ``add_name``/``remove_name`` and file writes name the entry)."""
-    entry_named = avc.tclass == "file" or bool(avc.permissions & {"add_name", "remove_name", "create", "rmdir"})
+    entry_named = avc.tclass == "file" or bool(avc.permissions & ENTRY_PERMS)
     if avc.path is not None and avc.path.is_relative_to(docroot):
         directory = avc.path.parent if entry_named else avc.path
         return _below(docroot, directory)
@@ -239,6 +247,8 @@ def writable_dir(docroot: PurePosixPath, avc: Avc) -> PurePosixPath | None:
         found = _find_inode(Path(str(docroot)), ino)
         if found is not None:
             return _below(docroot, found.parent if entry_named else found)
+    if entry_named and event_dir is not None:  # the directory's own record of the same event named it
+        name, entry_named = event_dir, False
     if entry_named or name == docroot.name:  # the docroot's own name: a write in the docroot itself
         return None
     return _below(docroot, docroot / name)

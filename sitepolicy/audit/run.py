@@ -99,7 +99,7 @@ def audit(
         records = [a for a in records if a.timestamp >= oldest]
     if site:
         project.select([site])  # a definition of that name, or a clear refusal
-    classify = Classifier(Owners(project.sites), _interfaces(project, headers))
+    classify = Classifier(Owners(project.sites), _interfaces(project, headers), records)
     classified = [(a, c) for a in records for c in [classify(a)] if c is not None]
     classified = _fold_companions(classified)
     if site:
