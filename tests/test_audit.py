@@ -272,3 +272,14 @@ def test_verify_reports_a_trial_as_not_isolated_and_passes_it(tmp_path, target, 
     text = render_text(result.report)
     assert "verify: needs.example.com is NOT isolated: trial/permissive" in text
     assert "rskeens.com is NOT isolated" not in text
+
+
+def test_since_and_the_site_filter_through_invoke(tmp_path):
+    root = make_project(tmp_path, {"needs.example.com.yaml": NEEDS})
+    done = invoke(root, "audit", "--file", str(NEEDS_LOG), "--json", "--since", "1796040300.3")
+    counts = sum(f["count"] for f in json.loads(done.stdout)["findings"])
+    assert done.returncode == 0 and counts == 4  # the two enforcing records are older
+    done = invoke(root, "audit", "nosuch.example.com", "--file", str(NEEDS_LOG))
+    assert done.returncode == 2 and "nosuch.example.com" in done.stderr and "Traceback" not in done.stderr
+    done = invoke(root, "audit", "--file", str(tmp_path / "missing.log"))
+    assert done.returncode == 1 and "cannot read it" in done.stderr and "Traceback" not in done.stderr
