@@ -283,3 +283,20 @@ def test_since_and_the_site_filter_through_invoke(tmp_path):
     assert done.returncode == 2 and "nosuch.example.com" in done.stderr and "Traceback" not in done.stderr
     done = invoke(root, "audit", "--file", str(tmp_path / "missing.log"))
     assert done.returncode == 1 and "cannot read it" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_build_site_of_a_trial_marks_it_records_it_and_publish_refuses_it(tmp_path, target):
+    root = make_project(tmp_path, {"needs.example.com.yaml": NEEDS + "mode: permissive\n"})
+    build = invoke(root, "build-site", "needs.example.com")
+    assert build.returncode == 0, build.stderr
+    assert "TRIAL (mode: permissive, NOT isolated" in build.stderr
+    assert "verify: needs.example.com is NOT isolated: trial/permissive" in build.stderr
+    record = json.loads((root / "build" / target.name / "verified.json").read_text())["packages"]
+    verdicts = {name.split("-")[1]: entry["verify"] for name, entry in record.items()}
+    assert verdicts == {"needs.example.com": PASSED_PERMISSIVE, "selinux": PASSED}  # the runtime is not a trial
+    refused = invoke(root, "publish", "--repo", str(tmp_path / "repo"))
+    assert refused.returncode == 3 and "trial run" in refused.stderr and "--allow-permissive" in refused.stderr
+    assert not (tmp_path / "repo" / "repodata").exists()
+    allowed = invoke(root, "publish", "--repo", str(tmp_path / "repo"), "--allow-permissive")
+    assert allowed.returncode == 0, allowed.stderr
