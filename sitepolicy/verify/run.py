@@ -39,7 +39,7 @@ from .proofs import (
     prove_web_server,
     scope_of,
 )
-from .report import Report, render_text
+from .report import Report, render_text, trial_sites
 
 
 class VerifyFailed(SitepolicyError):
@@ -165,7 +165,11 @@ def verify_and_release(project: Project, source: PolicySource, use_cache: bool =
     modules = _built_modules(project, sites)
     result = verify_modules(modules, project.target.store, layout.verify_dir, use_cache, source.live_root)
     if result.report.ok:
-        gate.release(layout.root, _records(project, sites), gate.PASSED, source.description)
+        trial = set(trial_sites(result.report))
+        enforcing = [s for s in sites if s.name not in trial]
+        gate.release(layout.root, _records(project, enforcing), gate.PASSED, source.description)
+        trials = [layout.site_dir(s) / MANIFEST for s in sites if s.name in trial]
+        gate.release(layout.root, [p for p in trials if p.is_file()], gate.PASSED_PERMISSIVE, source.description)
     return result
 
 
