@@ -14,6 +14,7 @@ other site, the application's secrets denied with their AVCs; a shell from each 
 from __future__ import annotations
 
 import hashlib
+import html
 import http.client
 import json
 import os
@@ -210,7 +211,10 @@ def _run(r: ModuleType) -> None:
         # The database password: readable by the pool's group (php-fpm workers), nobody else.
         shutil.chown(settings, "root", a["group"])
         os.chmod(settings, 0o640)
-    mailbox_user = a["user"]
+    # The recipient: a local account whose home has no .forward to look for (Exim checks the home of the user
+    # it delivers to; the pool user's home is the docroot, which exim_t may not search).
+    mailbox_user = "wikimail"
+    steps["mailbox user"] = r.sh("useradd", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", mailbox_user)
     steps["email"] = r.sh(
         "php",
         str(docroot / "maintenance/resetUserEmail.php"),
@@ -311,7 +315,8 @@ def _run(r: ModuleType) -> None:
 
     t = r.begin()
     form = web.go("GET", "/index.php?title=Special:Upload")
-    match = re.search(r'name="wpEditToken" value="([^"]*)"', form["raw"].decode(errors="replace"))
+    field = re.search(r'<input[^>]*name="wpEditToken"[^>]*>', form["raw"].decode(errors="replace"))
+    match = re.search(r'value="([^"]*)"', field.group(0)) if field else None
     data = png()
     body, ctype = multipart(
         {
@@ -322,7 +327,7 @@ def _run(r: ModuleType) -> None:
             "wpLicense": "",
             "wpIgnoreWarning": "1",
             "wpDestFileWarningAck": "1",
-            "wpEditToken": (match.group(1) if match else "").replace("&amp;", "&"),
+            "wpEditToken": html.unescape(match.group(1)) if match else "",
             "wpUpload": "Upload file",
         },
         {"wpUploadFile": (UPLOAD_NAME, "image/png", data)},
