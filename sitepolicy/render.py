@@ -202,6 +202,7 @@ PACKAGE_FILES: dict[str, str] = {
     "php-fpm.conf.j2": "{package}-php-fpm.conf",  # the pool of {package}-php-fpm
     "tmpfiles.conf.j2": "{package}-tmpfiles.conf",
     "sysusers.conf.j2": "{package}-sysusers.conf",
+    "logrotate.conf.j2": "{package}-logrotate.conf",
 }
 
 
