@@ -2,7 +2,7 @@
 
 Row = the subject (whose rules), column = the object (whose types). A cell on the diagonal holds the
 site's own proofs (1 entry, 2 stock web content, 5 needs, 6 file contexts, 7 network, 8 web server
-deputy, 9 domains of the module); off the diagonal, proofs
+deputy, 9 domains of the module, 10 mail); off the diagonal, proofs
 2 and 3 between two sites; the web server row holds proof 4.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .proofs import WEB_SERVER, Finding, Proof
+from .proofs import TRIAL, WEB_SERVER, Finding, Proof
 
 WEB_SERVER_ROW = f"web server ({WEB_SERVER})"
 
@@ -126,7 +126,7 @@ def _matrix_lines(report: Report) -> list[str]:
     lines = [
         "rows: whose rules; columns: whose types. Cell = proofs checked (1 entry, 2 no rule on the other "
         "types, 3 no shared channel, 4 web server, 5 needs, 6 file contexts, 7 network, 8 web server deputy, "
-        "9 domains of the module)",
+        "9 domains of the module, 10 mail)",
         "",
         "".ljust(first) + "".join(c.ljust(w) for c, w in zip(report.sites, widths)),
     ]
@@ -136,13 +136,14 @@ def _matrix_lines(report: Report) -> list[str]:
 
 
 def _summary_lines(report: Report) -> list[str]:
-    columns = ("own (1,2,5-9)", "on the others (2,3)", "the others on it (2,3)", f"{WEB_SERVER} (4)")
+    columns = ("own (1,2,5-10)", "on the others (2,3)", "the others on it (2,3)", f"{WEB_SERVER} (4)")
     first = max(len(s) for s in report.sites) + 2
     widths = [max(len(c), 14) + 2 for c in columns]
     lines = [
         f"{len(report.sites)} sites: one row per site instead of the {len(report.sites)} x {len(report.sites)} "
         "matrix (--json has every cell). Proofs: 1 entry, 2 no rule on the other types, 3 no shared channel, "
-        "4 web server, 5 needs, 6 file contexts, 7 network, 8 web server deputy, 9 domains of the module; "
+        "4 web server, 5 needs, 6 file contexts, 7 network, 8 web server deputy, 9 domains of the module, "
+        "10 mail; "
         "site pairs as checked pairs, failed ones counted",
         "",
         "".ljust(first) + "".join(c.ljust(w) for c, w in zip(columns, widths)),
@@ -158,6 +159,11 @@ def _summary_lines(report: Report) -> list[str]:
     return lines
 
 
+def trial_sites(report: Report) -> list[str]:
+    """Sites proven as a trial run (mode: permissive): not isolated, and publish refuses them by default."""
+    return sorted({f.subject for f in report.findings if f.ok and f.what == TRIAL})
+
+
 def render_text(report: Report, relinked: bool = True) -> str:
     lines = [
         f"verify: {len(report.sites)} site(s) linked into the {report.store} base policy "
@@ -169,6 +175,11 @@ def render_text(report: Report, relinked: bool = True) -> str:
         *(_matrix_lines(report) if len(report.sites) <= MATRIX_MAX_SITES else _summary_lines(report)),
         "",
     ]
+    for site in trial_sites(report):
+        lines.append(
+            f"verify: {site} is NOT isolated: trial/permissive (mode: permissive): SELinux logs what it would deny "
+            "and denies nothing; publish refuses it without --allow-permissive"
+        )
     if report.ok:
         lines.append(f"verify: all {len(report.findings)} checks passed")
         return "\n".join(line.rstrip() for line in lines)
