@@ -1,7 +1,8 @@
 """`invoke e2e`: build the RPMs and the guest, run the scenarios in two boots, report.
 
-Boot 1 (phase "install"): scenarios 1-4, 7 and the upgrade half of 5.
-Boot 2 (phase "reboot", same root disk): scenario 6, then the erase half of 5.
+Boot 1 (phase "install"): scenarios 1-4, 7, the upgrade half of 5 and the trial half of 8.
+Boot 2 (phase "reboot", same root disk): scenario 6, the enforcing half of 8 (after audit --apply on the host),
+then the erase half of 5.
 """
 
 from __future__ import annotations
