@@ -767,8 +767,12 @@ def main() -> int:
             scenario7_no_back_door()
             scenario_app()
             scenario5_upgrade()
+            if PLAN.get("trial"):  # scenario 8 (issue 16): trial.py
+                __import__("trial").boot1(sys.modules[__name__])
         elif phase == "reboot":
             scenario6_reboot()
+            if PLAN.get("trial"):
+                __import__("trial").boot2(sys.modules[__name__])
             scenario5_erase()
         else:
             raise SystemExit(f"unknown phase {phase}")
