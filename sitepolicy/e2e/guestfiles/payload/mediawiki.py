@@ -33,6 +33,7 @@ ADMIN = {"name": "Admin", "password": "e2e-Admin-pw-1234"}
 WIKI_NAME = "Sitepolicy Wiki"
 UPLOAD_NAME = "Sitepolicy-e2e.png"
 SCENARIO = "app"
+TOP_SKIPPED = ("LocalSettings.php", "images", "config")
 
 
 class Browser:
@@ -179,7 +180,8 @@ def _run(r: ModuleType) -> None:
         symlinks=False,
         ignore_dangling_symlinks=True,
         dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("LocalSettings.php", "images", "config"),
+        # Only the top level's links into /etc/mediawiki and /var/lib/mediawiki (includes/config is code).
+        ignore=lambda directory, names: [n for n in names if directory == str(MEDIAWIKI) and n in TOP_SKIPPED],
         copy_function=shutil.copyfile,
     )
     Path("/etc/mysql/mariadb.conf.d/99-sitepolicy-e2e.cnf").write_text("[mysqld]\nskip-networking\n")
