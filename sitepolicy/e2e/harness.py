@@ -28,7 +28,7 @@ from .policy import GuestPolicy, debian_policy
 from .report import Report, evaluate
 
 UPGRADE_RELEASE = "2"
-PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php", "trial.py")
+PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php", "trial.py", "mediawiki.py")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ def site_facts(site: Site) -> dict[str, object]:
         "socket": str(site.socket),
         "config_dir": str(site.config_dir),
         "network": sorted(n.value for n in site.network),
+        "mail": site.mail,
+        "mail_helper": n.mail_helper,
     }
 
 
