@@ -196,17 +196,18 @@ def linked(sites, target, headers, work: Path):
     index = PolicyIndex(
         setools.SELinuxPolicy(str(result.policy_root / "var/lib/selinux" / target.store / "active/policy.kern"))
     )
-    needs = next(s for s in sites if s.name == "needs.example.com")
+    needs = next(s for s in sites if s.name in ("needs.example.com", "trial.rskeens.com"))
     labeler = Labeler(str(result.policy_root / "etc/selinux" / target.store / "contexts/files/file_contexts"))
     return result, index.access(needs.names.domain), labeler
 
 
-def allowed(avc, needs, access, labeler) -> bool:
+def allowed(avc, needs, access, labeler, directory: str = "images") -> bool:
     """Whether the policy allows the denied access of ``avc``; a write in the docroot is checked on the type the
     directory has now (a writable entry relabels it), with what creating a file there takes."""
     if avc.target_type == needs.names.type("content"):
-        now = labeler.type_of(str(needs.docroot / "images"))
-        return avc.permissions | {"add_name", "remove_name"} <= access.perms(now, avc.tclass)
+        now = labeler.type_of(str(needs.docroot / directory))
+        extra = {"add_name", "remove_name"} if avc.tclass == "dir" else set()
+        return avc.permissions | extra <= access.perms(now, avc.tclass)
     return avc.permissions <= access.perms(avc.target_type, avc.tclass)
 
 
@@ -300,3 +301,47 @@ def test_build_site_of_a_trial_marks_it_records_it_and_publish_refuses_it(tmp_pa
     assert not (tmp_path / "repo" / "repodata").exists()
     allowed = invoke(root, "publish", "--repo", str(tmp_path / "repo"), "--allow-permissive")
     assert allowed.returncode == 0, allowed.stderr
+
+
+TRIAL_LOG = DATA / "e2e-debian-trial-boot1.audit.log"  # recorded: boot 1 with scenario 8 (a site in trial mode)
+TRIAL = (
+    "site: trial.rskeens.com\ndocroot: /srv/www/trial.rskeens.com\nuser: trial_rskeens\nwritable:\n  - uploads\n"
+    "mode: permissive\n"
+)
+
+
+def test_the_recorded_trial_becomes_exactly_its_definition_and_the_attacks_stay_violations(tmp_path):
+    """The guest's boot 1 with scenario 8: the trial site's permissive=1 records (a write into cache/, one event of
+    four records; a Redis connect: udp and tcp sockets, connect, name_connect, getopt) are its two needs; the
+    example sites' attacks in the same log are all violations."""
+    root = make_project(tmp_path, {"trial.rskeens.com.yaml": TRIAL})
+    for example in EXAMPLES.glob("*.yaml"):
+        (root / "sites.d" / example.name).write_text(example.read_text())
+    done = invoke(root, "audit", "--file", str(TRIAL_LOG), "--json")
+    assert done.returncode == 4  # the attacks
+    findings = json.loads(done.stdout)["findings"]
+    trial = [f for f in findings if f["site"] == "trial.rskeens.com"]
+    others = [f for f in findings if f["site"] != "trial.rskeens.com"]
+    assert {f["verdict"] for f in trial} == {"suggestion"} and sum(f["count"] for f in trial) == 9
+    assert {f["verdict"] for f in others} == {"violation"} and sum(f["count"] for f in others) == 57
+    done = invoke(root, "audit", "trial.rskeens.com", "--file", str(TRIAL_LOG), "--apply")
+    assert done.returncode == 0, done.stderr
+    site = load_site(root / "sites.d/trial.rskeens.com.yaml")
+    assert site.writable == (PurePosixPath("uploads"), PurePosixPath("cache"))
+    assert {n.value for n in site.network} == {"redis"} and site.permissive
+
+
+@pytest.mark.slow
+def test_the_recorded_trials_records_are_allowed_by_the_audited_definition(tmp_path, target, headers):
+    root = make_project(tmp_path, {"trial.rskeens.com.yaml": TRIAL.replace("mode: permissive\n", "")})
+    for example in EXAMPLES.glob("*.yaml"):
+        (root / "sites.d" / example.name).write_text(example.read_text())
+    assert invoke(root, "audit", "trial.rskeens.com", "--file", str(TRIAL_LOG), "--apply").returncode == 0
+    sites = load_sites(root / "sites.d")
+    trial = next(s for s in sites if s.name == "trial.rskeens.com")
+    result, access, labeler = linked(sites, target, headers, tmp_path)
+    assert result.report.ok
+    records = [a for a in parse_records(TRIAL_LOG.read_text()) if a.source_type == trial.names.domain]
+    assert len(records) == 9 and all(a.permissive for a in records)
+    for avc in records:
+        assert allowed(avc, trial, access, labeler, "cache"), avc.line
