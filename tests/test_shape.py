@@ -4,6 +4,7 @@ proof of verify, on Debian's policy and on each ../shared target policy."""
 
 from __future__ import annotations
 
+import bz2
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from conftest import EXAMPLES, PROJECT, TARGET_NAMES, compiled_from, shared_target
 
 from sitepolicy.definition.site import load_sites
-from sitepolicy.errors import SitepolicyError
+from sitepolicy.errors import SitepolicyError, ToolError
 from sitepolicy.package.headers import Headers, resolve_headers
 from sitepolicy.render import cil_string, render_site_cil
 from sitepolicy.shape.base import compile_base
@@ -19,6 +20,7 @@ from sitepolicy.shape.basecil import BaseCilError, base_cil
 from sitepolicy.shape.equivalence import SiteView, differences, policy_views
 from sitepolicy.shape.names import BASE_MODULE, base_attributes
 from sitepolicy.targets import PROFILES, host_target
+from sitepolicy.tools import run
 from sitepolicy.verify import verify_modules
 from sitepolicy.verify.modules import SiteModule, cil_file_contexts
 from sitepolicy.verify.policyroot import link_policy
@@ -135,3 +137,42 @@ def test_the_new_shape_grants_the_same_and_passes_every_proof(name, example_site
         assert before.domain_rules and all(rules for _, rules in before.type_rules)
         assert differences(before, after) == []
     assert (result.policy_root / store / "active/modules/200" / BASE_MODULE).is_dir()
+
+
+def _installed(root: Path, store: str) -> dict[str, str]:
+    """Module name -> language of every module at priority 200 in the private root."""
+    out = run(["semodule", "-p", root, "-s", store, "-lfull"])
+    return {f[1]: f[2] for f in (line.split() for line in out.splitlines()) if len(f) >= 3 and f[0] == "200"}
+
+
+@pytest.mark.slow
+def test_a_host_with_todays_modules_moves_to_the_new_shape_in_one_call(example_sites, target, headers, tmp_path):
+    """The upgrade path: the base and every site's CIL module replace the .pp modules in ONE semodule call
+    (.cil.bz2, as packages ship them); a call that cannot link (the base missing) changes nothing, so a
+    site is never without its module."""
+    old_modules = compiled_from(PROJECT / "policy-templates", example_sites, target, headers, tmp_path / "old")
+    old = link_policy(tmp_path / "root", target.store, [m.path for m in old_modules])
+    before = policy_views(old.policy_kern, old.file_contexts, example_sites)
+    pp = {s.names.module: "pp" for s in example_sites}
+    assert _installed(old.root, target.store) == pp
+
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    base = compile_base(target, headers.directory, tmp_path / "base")
+    shipped = [packed / f"{BASE_MODULE}.cil.bz2"]
+    shipped[0].write_bytes(bz2.compress(base.read_bytes()))
+    for site in example_sites:
+        text = render_site_cil(site).files[f"{site.names.module}.cil"]
+        shipped.append(packed / f"{site.names.module}.cil.bz2")
+        shipped[-1].write_bytes(bz2.compress(text.encode()))
+
+    semodule = ["semodule", "-p", old.root, "-s", target.store, "-n", "-X", "200", "-i"]
+    with pytest.raises(ToolError):
+        run([*semodule, *shipped[1:]])  # the site modules without the base do not link
+    assert _installed(old.root, target.store) == pp  # and nothing changed
+
+    run([*semodule, *shipped])
+    assert _installed(old.root, target.store) == {BASE_MODULE: "cil", **{m: "cil" for m in pp}}
+    after = policy_views(old.policy_kern, old.file_contexts, example_sites)
+    for a, b in zip(before, after):
+        assert differences(a, b) == []
