@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import bz2
 import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, PROJECT, TARGET_NAMES, compiled_from, shared_target
 
-from sitepolicy.definition.site import load_sites
+from sitepolicy.definition.site import load_sites, site_from_mapping
 from sitepolicy.errors import SitepolicyError, ToolError
 from sitepolicy.package.headers import Headers, resolve_headers
 from sitepolicy.render import cil_string, render_site_cil
@@ -176,3 +178,71 @@ def test_a_host_with_todays_modules_moves_to_the_new_shape_in_one_call(example_s
     after = policy_views(old.policy_kern, old.file_contexts, example_sites)
     for a, b in zip(before, after):
         assert differences(a, b) == []
+
+
+@dataclass(frozen=True)
+class CilChange:
+    key: str
+    cil: str  # appended to site.cil.j2
+    proof: Proof
+    obj: str  # "a", "b" or "web content"
+    cause: str
+
+
+CIL_BREAKING = (
+    CilChange("perm", "(typepermissive {{ t.domain }})\n", Proof.ENTRY, "a", "permissive sitepolicy_a__perm_"),
+    # a rule written on sitepolicy's own attribute reaches every other site's type of that role
+    CilChange(
+        "attr",
+        "(allow {{ t.domain }} sitepolicy_content sitepolicy_content_perms)\n",
+        Proof.ISOLATION,
+        "b",
+        "sitepolicy_b__attr_example_com_content_t is in the attribute sitepolicy_content",
+    ),
+    CilChange(
+        "web",
+        "(typeattributeset httpdcontent ({{ t.content }}))\n",
+        Proof.ISOLATION,
+        "web content",
+        "sitepolicy_a__web_example_com_content_t is in the attribute httpdcontent",
+    ),
+    CilChange(
+        "parent",
+        '(filecon "/var/lib/sitepolicy(/.*)?" any (system_u object_r {{ t.tmp }} ((s0) (s0))))\n',
+        Proof.FILE_CONTEXTS,
+        "a",
+        "/var/lib/sitepolicy is outside the paths of a-parent.example.com",
+    ),
+)
+
+
+@pytest.mark.slow
+def test_verify_catches_a_site_cil_module_that_breaks_isolation(target, headers, tmp_path):
+    """The proofs read the CIL shape as they read .pp modules: each change to site.cil.j2 that breaks
+    isolation fails the proof it breaks, naming its cause (the variants linked in one call)."""
+    modules, sites_of = [], {}
+    for change in CIL_BREAKING:
+        templates = tmp_path / "templates" / change.key
+        shutil.copytree(PROJECT / "policy-templates", templates)
+        (templates / "site.cil.j2").write_text((templates / "site.cil.j2").read_text() + change.cil)
+        sites = []
+        for side in ("a", "b"):
+            name = f"{side}-{change.key}.example.com"
+            site = site_from_mapping(
+                {"site": name, "docroot": f"/srv/www/{name}", "user": f"{side}{change.key}", "writable": ["uploads"]},
+                Path(f"{name}.yaml"),
+            )
+            render_site_cil(site, templates if side == "a" else PROJECT / "policy-templates").write(tmp_path / "cil")
+            modules.append(SiteModule(site, tmp_path / "cil" / f"{site.names.module}.cil"))
+            sites.append(site)
+        sites_of[change.key] = sites
+    base = compile_base(target, headers.directory, tmp_path / "base")
+    report = verify_modules(modules, target.store, tmp_path / "verify", False, base=base).report
+    text = render_text(report)
+    for change in CIL_BREAKING:
+        a, b = (s.name for s in sites_of[change.key])
+        obj = {"a": a, "b": b}.get(change.obj, change.obj)
+        broken = [f for f in report.failures if f.proof == change.proof and f.subject == a and f.obj == obj]
+        assert broken, f"{change.key}: no failing proof {int(change.proof)} finding\n" + text[-3000:]
+        shown = [f.what for f in broken] + [r for f in broken for r in f.rules]
+        assert any(change.cause in line for line in shown), f"{change.key}: cause not in:\n" + "\n".join(shown)
