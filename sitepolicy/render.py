@@ -131,13 +131,14 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
     return {
         "site": site,
         "n": names,
-        "t": {role or "domain": type_name for role, type_name in names.types.items()},
+        "t": {**{role or "domain": type_name for role, type_name in names.types.items()}, "mail": names.mail_helper},
         "target": target,
         "php_fpm": site.php_fpm or target.php_fpm,
         "web_server": web_server,  # .name, .group (reaches the socket), .package (creates the group)
         "web_conf_name": f"{names.package}.conf",
         "web_conf_path": f"{web_server.config_dir}/{names.package}.conf",
         "network": sorted(need.value for need in site.network),
+        "mail": site.mail,  # None, or one of site.MAIL_METHODS
         "docroot_tree": _docroot_tree(site),
         "run_dirs": run_dirs,
         "policy_version": site.version,

@@ -104,6 +104,29 @@ def test_sysfs_reads_at_start_are_silenced_not_granted(target_name):
     assert not [line for line in te.splitlines() if "sysfs" in line and line.startswith(("allow", "dev_read"))]
 
 
+# --------------------------------------------------------------------------- 2b. uploads moved from tmp
+
+
+@pytest.mark.parametrize("target_name", sorted(PROFILES))
+def test_uploads_in_flight_carry_the_writable_type_so_a_moved_upload_is_servable(target_name):
+    """move_uploaded_file() renames (same file system: the label stays) or copies (the new file takes its
+    directory's label). PHP's upload_tmp_dir is labelled with the site's writable type, so either way the
+    file in uploads/ has a type httpd_t reads; the rest of tmp keeps the tmp type httpd_t never reads."""
+    site = make_site("up.example.com", writable=["uploads"])
+    target = PROFILES[target_name]
+    pool = render_site(site, target).files.files[f"{site.names.package}-php-fpm.conf"]
+    lines = [line.strip() for line in pool.splitlines() if not line.lstrip().startswith(";")]
+    assert f"php_admin_value[upload_tmp_dir] = {site.upload_tmp_dir}" in lines
+    assert f"php_admin_value[sys_temp_dir] = {site.tmp_dir}" in lines
+    assert site.upload_tmp_dir.parent == site.tmp_dir  # inside the site's own tmp tree (proof 6)
+    fc = render_policy(site, target).files[f"{site.names.module}.fc"]
+    t = site.names
+    upload_regex = str(site.upload_tmp_dir).replace(".", "\\.")
+    assert f"`{upload_regex}(/.*)?'\tgen_context(system_u:object_r:{t.type('rw')},s0)" in fc
+    spec = render_site(site, target).spec("1")
+    assert f"%dir %attr(0700,{site.user},{site.group}) {site.upload_tmp_dir}" in spec
+
+
 # --------------------------------------------------------------------------- 3. the site's web server configuration
 
 NGINX = Path("/usr/sbin/nginx")

@@ -114,6 +114,12 @@ class SiteNames:
         return {role: self.type(role) for role in TYPE_ROLES}
 
     @property
+    def mail_helper(self) -> str:
+        """The domain of the shell the site starts for mail(), declared only with `mail: sendmail`; reserved
+        (all_names) either way, so that turning mail on never collides with another site's name."""
+        return f"{self.stem}_mail_t"
+
+    @property
     def package(self) -> str:
         """Source package name; the binary packages are ``<package>-selinux`` and ``<package>-php-fpm``."""
         return PACKAGE_PREFIX + self.site
@@ -144,4 +150,5 @@ class SiteNames:
             "systemd unit": self.unit,
         }
         names.update({f"SELinux type ({role or 'domain'})": t for role, t in self.types.items()})
+        names["SELinux type (mail helper)"] = self.mail_helper
         return names

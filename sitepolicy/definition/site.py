@@ -54,6 +54,10 @@ class Network(enum.Enum):
     MEMCACHE = "memcache"
 
 
+# How a site may send mail. sendmail: PHP's mail() runs `/bin/sh -c "sendmail -t -i"`; the shell enters a
+# helper domain that may only run the target's sendmail (policy-templates/site.te.j2).
+MAIL_METHODS: tuple[str, ...] = ("sendmail",)
+
 FIELDS: dict[str, str] = {
     "site": "the site's DNS name; the file must be named <site>.yaml",
     "docroot": "absolute path of the document root",
@@ -65,6 +69,7 @@ FIELDS: dict[str, str] = {
     "max_children": "most worker processes at once",
     "version": "version of the site's packages",
     "web_server": "the web server in front of the site: " + " or ".join(WEB_SERVERS) + " (default: the target's)",
+    "mail": "how PHP's mail() may send: " + ", ".join(MAIL_METHODS) + " (default: no mail)",
 }
 
 
@@ -82,6 +87,7 @@ class Site:
     max_children: int = 5
     version: str = "1.0"
     web_server: str | None = None  # one of targets.WEB_SERVERS; None: the target's default
+    mail: str | None = None  # one of MAIL_METHODS; None: a shell started by the site stays denied
     source: Path = field(default=Path("<memory>"), compare=False)
 
     @property
@@ -103,6 +109,12 @@ class Site:
     @property
     def tmp_dir(self) -> PurePosixPath:
         return self.state_dir / "tmp"
+
+    @property
+    def upload_tmp_dir(self) -> PurePosixPath:
+        """PHP's upload_tmp_dir: labelled with the site's writable type, so that move_uploaded_file() (a rename
+        on the same file system, a copy across) leaves a file the web server may serve."""
+        return self.tmp_dir / "uploads"
 
     @property
     def log_dir(self) -> PurePosixPath:
@@ -272,6 +284,19 @@ def _check_web_server(file: Path, value: object) -> str | None:
     return value
 
 
+def _check_mail(file: Path, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in MAIL_METHODS:
+        raise DefinitionError(
+            file,
+            "mail",
+            value,
+            "one of " + ", ".join(MAIL_METHODS) + " (PHP's mail() through the target's sendmail), or leave it out",
+        )
+    return value
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -299,6 +324,7 @@ def site_from_mapping(data: Mapping[str, Any], file: Path) -> Site:
         max_children=_check_int(file, "max_children", data.get("max_children", 5), *MAX_CHILDREN_RANGE),
         version=_check_version(file, data.get("version", "1.0")),
         web_server=_check_web_server(file, data.get("web_server")),
+        mail=_check_mail(file, data.get("mail")),
         source=file,
     )
     for field_name, allowed in allowlists.length_problems(site):

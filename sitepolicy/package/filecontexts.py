@@ -54,6 +54,7 @@ def intended(site: Site) -> list[FileContext]:
     entries += [
         _tree(site.sessions_dir, t.type("sessions")),
         _tree(site.tmp_dir, t.type("tmp")),
+        _tree(site.upload_tmp_dir, t.type("rw")),
         _tree(site.log_dir, t.type("log")),
         _tree(site.config_dir, t.type("conf")),
         _tree(site.run_dir, t.type("run")),

@@ -74,6 +74,13 @@ class PolicyIndex:
             )
         return self._expansions[key]
 
+    def bounds(self, parent: str, child: str) -> bool:
+        """``typebounds parent child;``: the kernel lets a NoNewPrivileges process enter a bounded child."""
+        key = "bounds"
+        if key not in self._expansions:
+            self._expansions[key] = frozenset(f"{b.parent} {b.child}" for b in self.policy.bounds())
+        return f"{parent} {child}" in self._expansions[key]
+
     def permissive(self, name: str) -> bool:
         if self._permissive is None:  # one walk over the types: a lookup per type is slow on a full policy
             self._permissive = frozenset(str(t) for t in self.policy.types() if t.ispermissive)

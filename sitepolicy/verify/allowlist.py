@@ -157,10 +157,7 @@ class RuleAllowance:
 
     def matches(self, rule_source: str, rule_target: str, tclass: str, perms: frozenset[str]) -> bool:
         return (
-            rule_source == self.source
-            and rule_target == self.target
-            and tclass in self.classes
-            and perms <= self.perms
+            rule_source == self.source and rule_target == self.target and tclass in self.classes and perms <= self.perms
         )
 
 
@@ -354,3 +351,38 @@ SHARED_RULES = (
         "permissions, are reachable: a channel every confined domain of an EL 8 host shares",
     ),
 )
+
+# Proof 10 (mail: sendmail). The domain the target's sendmail runs in (mta_send_mail): the helper of a site with
+# mail may enter it, and no other domain of any site. What the mail domain, and every domain it may enter in
+# turn, may hold on a site's types: the descriptors of the sites that run sendmail (the pipe PHP writes the
+# message into, the parent it reports its exit to). No open, no create: nothing reachable by a path.
+MAIL_DOMAIN = "system_mail_t"
+MAIL_MAY_HOLD: dict[str, frozenset[str]] = {
+    "fd": frozenset({"use"}),
+    "fifo_file": frozenset({"getattr", "read", "write", "append", "ioctl", "lock"}),
+    "process": frozenset({"sigchld"}),
+}
+
+# Proof 10: programs every domain may run in its own domain by the base policy (Fedora/RHEL rules on the domain
+# attribute, which no module can take away); run in the helper, they hold the helper's rules and nothing more.
+MAIL_HELPER_PROGRAMS: tuple[RuleAllowance, ...] = (
+    _rule(
+        "domain",
+        "abrt_helper_exec_t",
+        "file",
+        "execute execute_no_trans getattr ioctl map open read",
+        "Fedora/RHEL: every domain may run abrt's crash helper; in the helper domain it has the helper's rules",
+    ),
+    _rule(
+        "domain",
+        "prelink_exec_t",
+        "file",
+        "execute execute_no_trans getattr ioctl lock map open read",
+        "Fedora/RHEL under fips_mode: every domain may run prelink (FIPS self-checks); in the helper domain it "
+        "has the helper's rules",
+    ),
+)
+# Proof 10: what the mail domain may hold on a site type through a rule on an attribute: a path through a
+# directory (EL/Fedora: system_mail_t is an nsswitch domain, which may search every run directory), never a
+# listing, a read or a write.
+MAIL_PATH_THROUGH = frozenset({"getattr", "open", "search"})

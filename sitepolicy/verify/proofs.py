@@ -24,6 +24,10 @@ from .allowlist import (
     DATABASE_SOCKETS,
     DNS_PORTS,
     HARMLESS,
+    MAIL_DOMAIN,
+    MAIL_HELPER_PROGRAMS,
+    MAIL_MAY_HOLD,
+    MAIL_PATH_THROUGH,
     NETWORK_ALLOWANCES,
     NETWORK_PORTS,
     NETWORK_SOCKETS,
@@ -53,6 +57,7 @@ class Proof(enum.IntEnum):
     NETWORK = 7
     DEPUTY = 8
     DOMAINS = 9
+    MAIL = 10
 
     @property
     def title(self) -> str:
@@ -66,6 +71,7 @@ class Proof(enum.IntEnum):
             7: "network: only what the definition asks for",
             8: "web server deputy: no link it follows is the site's",
             9: "the domains of the module and where they may go",
+            10: "mail: a shell only with mail, and then only sendmail",
         }[self.value]
 
 
@@ -472,8 +478,9 @@ def prove_web_server(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
             WEB_SERVER,
             site.name,
             not too_much,
-            "httpd_t may only read the docroot and writable dirs and connect to the socket; "
-            "nothing on sessions, tmp, logs, the pool configuration, the exec type or any other type of the module",
+            "httpd_t may only read the docroot, the writable dirs and the uploads in flight (PHP's upload_tmp_dir, "
+            "the writable type) and connect to the socket; nothing on sessions, tmp, logs, the pool configuration, "
+            "the exec type or any other type of the module",
             _rules(too_much),
         )
     ]
@@ -628,8 +635,10 @@ def prove_deputy(index: PolicyIndex, site: Site | Scope, others: Sequence[Site |
         followed = httpd.grants(target, "lnk_file", frozenset({"read"}))
         if followed:
             bad.append(
-                f"{target}:lnk_file created by: " + " | ".join(_rules(created))
-                + " ; followed by httpd_t: " + " | ".join(_rules(followed))
+                f"{target}:lnk_file created by: "
+                + " | ".join(_rules(created))
+                + " ; followed by httpd_t: "
+                + " | ".join(_rules(followed))
                 + (f" ; httpd_t reads {', '.join(reaches[:3])}{' ...' if len(reaches) > 3 else ''}" if reaches else "")
             )
     what = "no symlink the site can create is followed by the web server (it reads every other site)"
@@ -685,8 +694,13 @@ def prove_domains(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
             elif grant.ruletype in ("type_transition", "type_change"):
                 candidates.setdefault(target, []).append(grant)
     may_setcurrent = any("setcurrent" in access.combined(d, "process") for d in scope.domains)
+    # mail: sendmail: the helper (never the site domain itself) enters the target's mail domain; proof 10
+    # proves what that domain, and every domain it may enter, holds of any site.
+    helper = site.names.mail_helper if site.mail and site.names.mail_helper in scope.domains else None
     gone: list[Grant] = []
     for target, grants in candidates.items():
+        if helper is not None and target == MAIL_DOMAIN and not _enters(index, site.names.domain, target):
+            continue
         perms = frozenset().union(*(g.perms for g in grants if g.ruletype == "allow"))
         # An exec transition needs an entrypoint of the target the site may execute; a dyntransition, setcurrent.
         executable = [e for e in index.entrypoints(target) if "execute" in access.combined(e, "file")]
@@ -703,12 +717,208 @@ def prove_domains(index: PolicyIndex, site: Site | Scope) -> list[Finding]:
             site.name,
             site.name,
             not gone,
-            "the site's domains may enter no other domain"
-            + (f" (may enter: {', '.join(entered)})" if entered else ""),
+            "the site's domains may enter no other domain" + (f" (may enter: {', '.join(entered)})" if entered else ""),
             _rules(gone),
         )
     )
     return findings
+
+
+def _enters(index: PolicyIndex, domain: str, target: str) -> bool:
+    """``domain`` may enter ``target``: a transition and an entrypoint of it that ``domain`` may execute."""
+    access = index.access(domain)
+    if "transition" not in access.combined(target, "process"):
+        return False
+    return any("execute" in access.combined(e, "file") for e in index.entrypoints(target))
+
+
+def _entered(index: PolicyIndex, domain: str, nnp: bool = False) -> set[str]:
+    """The domains ``domain`` may enter (exec transition, or dyntransition with setcurrent), base-policy
+    transitions every domain has (TRANSITION_ALLOWANCES) left out. ``nnp``: the process runs under
+    NoNewPrivileges (the site's unit sets it, and no descendant can clear it): the kernel then allows an exec
+    transition only with process2 nnp_transition (or into a type bounded by the old one)."""
+    access = index.access(domain)
+    domains = index.attribute_members("domain")
+    may_setcurrent = "setcurrent" in access.combined(domain, "process")
+    out = set()
+    for target, grants in access.by_target.items():
+        if target == domain or target not in domains:
+            continue
+        allows = [g for g in grants if g.tclass == "process" and g.ruletype == "allow"]
+        if allows and all(_allowed_transition(g) for g in allows):
+            continue
+        perms = frozenset().union(*(g.perms for g in allows)) if allows else frozenset()
+        nnp_ok = not nnp or "nnp_transition" in access.combined(target, "process2") or index.bounds(domain, target)
+        if ("transition" in perms and nnp_ok and _enters(index, domain, target)) or (
+            "dyntransition" in perms and may_setcurrent
+        ):
+            out.add(target)
+    return out
+
+
+def mail_domains(index: PolicyIndex, start: str = MAIL_DOMAIN, limit: int = 64) -> tuple[str, ...]:
+    """The mail domain and every domain it may enter, and they in turn (breadth first, one preload pass per
+    level), all under NoNewPrivileges as the site's processes are. Code the site makes sendmail run (its
+    arguments are the site's) runs in one of these."""
+    if not index.has_type(start):
+        return ()
+    seen = [start]
+    level = [start]
+    while level and len(seen) < limit:
+        index.preload(level)
+        following = sorted({t for d in level for t in _entered(index, d, nnp=True)} - set(seen))
+        seen += following
+        level = following
+    return tuple(seen)
+
+
+def prove_mail(
+    index: PolicyIndex, site: Site | Scope, scopes: Sequence[Scope], reached: Sequence[str]
+) -> list[Finding]:
+    """Without `mail`: no shell for the site. With `mail: sendmail`: a shell enters the helper, which may run
+    the target's sendmail (into the mail domain) and nothing else: no other program, no network, nothing
+    of any site. And neither the mail domain nor any domain it may enter holds anything of any site but the
+    descriptors of the sites that send mail."""
+    scope = scope_of(site)
+    site = scope.site
+    names = site.names
+    findings: list[Finding] = []
+    own = index.access(names.domain)
+
+    def finding(ok: bool, what: str, rules: Sequence[str] = ()) -> Finding:
+        return Finding(Proof.MAIL, site.name, site.name, ok, what, tuple(rules))
+
+    helper = names.mail_helper
+    if not site.mail:
+        shell = [
+            g for g in own.on(["shell_exec_t"]) if g.ruletype == "allow" and g.tclass == "file" and "execute" in g.perms
+        ]
+        declared = [helper] if helper in scope.types else []
+        findings.append(
+            finding(
+                not shell and not declared,
+                "without mail: the site may not run a shell (no execute on shell_exec_t), and no helper domain",
+                [*_rules(shell), *(f"type {d}; declared without mail" for d in declared)],
+            )
+        )
+        return findings
+    if helper not in scope.domains:
+        return [finding(False, f"mail: {site.mail}: the helper domain {helper} is not a domain of the module")]
+    # The way in: a shell started by the site enters the helper, automatically and under NoNewPrivileges.
+    automatic = [
+        g
+        for g in own.on(["shell_exec_t"])
+        if g.ruletype == "type_transition" and g.tclass == "process" and g.rule.split()[-1].rstrip(";") == helper
+    ]
+    findings.append(
+        finding(
+            bool(automatic),
+            f"a shell the site starts enters {helper}",
+            () if automatic else (f"no type_transition {names.domain} shell_exec_t:process {helper};",),
+        )
+    )
+    f = _need(Proof.MAIL, site, own, helper, "process2", "nnp_transition", "also under NoNewPrivileges=yes")
+    findings.append(f)
+    access = index.access(helper)
+    # Programs: the helper runs none in its own domain, and enters only the mail domain.
+    # A mail entrypoint the helper has a type_transition on always transitions (execute_no_trans on it would
+    # need setexec to ask for no transition): that is sendmail in the mail domain, not in the helper.
+    automatic_mail = {
+        g.target
+        for g in access.on(index.entrypoints(MAIL_DOMAIN))
+        if g.ruletype == "type_transition" and g.tclass == "process" and g.rule.split()[-1].rstrip(";") == MAIL_DOMAIN
+    }
+    no_setexec = "setexec" not in access.combined(helper, "process")
+    runs = [
+        g
+        for grants in access.by_target.values()
+        for g in grants
+        if g.ruletype == "allow"
+        and g.tclass == "file"
+        and "execute_no_trans" in g.perms
+        and not any(a.matches(g.rule_source, g.rule_target, g.tclass, g.perms) for a in MAIL_HELPER_PROGRAMS)
+        and not (no_setexec and g.target in automatic_mail)
+    ]
+    findings.append(finding(not runs, f"{helper} runs no program in its own domain (execute_no_trans)", _rules(runs)))
+    entered = _entered(index, helper, nnp=True)
+    findings.append(
+        finding(
+            entered == {MAIL_DOMAIN},
+            f"{helper} may enter {MAIL_DOMAIN} (the target's sendmail) and no other domain"
+            + (f" (may enter: {', '.join(sorted(entered))})" if entered != {MAIL_DOMAIN} else ""),
+            [f"{helper} may enter {d}" for d in sorted(entered - {MAIL_DOMAIN})]
+            or ([] if MAIL_DOMAIN in entered else [f"{helper} may not enter {MAIL_DOMAIN}"]),
+        )
+    )
+    f = _need(
+        Proof.MAIL,
+        site,
+        access,
+        MAIL_DOMAIN,
+        "process2",
+        "nnp_transition",
+        f"{helper} enters {MAIL_DOMAIN} under NoNewPrivileges",
+    )
+    findings.append(f)
+    # Network: no socket of its own, no port, no connection to any server socket beyond the base rules of
+    # every domain (allowlist.NETWORK_ALLOWANCES).
+    net = []
+    servers = {*RESOLVERS, *DATABASE_SERVERS}
+    for target, grants in access.by_target.items():
+        for g in grants:
+            if g.ruletype != "allow" or _network_allowed(g):
+                continue
+            if target == helper and g.tclass in NETWORK_SOCKETS:
+                net.append(g)
+            elif g.tclass in ("tcp_socket", "udp_socket") and g.perms & {"name_connect", "name_bind"}:
+                net.append(g)
+            elif target in servers and g.perms & {"connectto", "sendto", "send_msg"}:
+                net.append(g)
+    findings.append(
+        finding(not net, f"{helper} has no network: no socket, no port, no server it may connect to", _rules(net))
+    )
+    # Nothing of any site: the helper's rules on every site type (its own site's included) but its own
+    # domains' descriptors (the pipe and the parent it inherits from the site domain).
+    own_domains = set(scope.domains)
+    touched = [
+        g
+        for other in scopes
+        for g in access.on(other.types)
+        if not _harmless(g)
+        and g.target != helper  # its own process (fork, /proc/self, a socketpair)
+        and not (g.target in own_domains and other.name == site.name and _descriptor(g))
+    ]
+    findings.append(
+        finding(not touched, f"{helper} holds nothing of any site but the descriptors of its own site", _rules(touched))
+    )
+    # The mail domain and every domain it may enter: only descriptors of sites that send mail.
+    senders = {d for other in scopes if other.site.mail for d in other.domains}
+    leaks = [
+        g
+        for domain in reached
+        for other in scopes
+        for g in index.access(domain).on(other.types)
+        if not _harmless(g) and not (g.target in senders and _descriptor(g)) and not _path_through(g)
+    ]
+    findings.append(
+        finding(
+            bool(reached) and not leaks,
+            f"the mail domains ({', '.join(reached) or 'none: ' + MAIL_DOMAIN + ' is missing'}) hold nothing of any "
+            "site but the descriptors of the sites that send mail (fd use, the pipe without open, sigchld)",
+            _rules(leaks),
+        )
+    )
+    return findings
+
+
+def _path_through(grant: Grant) -> bool:
+    """A rule written on an attribute that lets the mail domain search a directory: a path, no listing."""
+    on_attribute = grant.rule_target not in ("", grant.target, "self")
+    return grant.ruletype == "allow" and on_attribute and grant.tclass == "dir" and grant.perms <= MAIL_PATH_THROUGH
+
+
+def _descriptor(grant: Grant) -> bool:
+    return grant.ruletype == "allow" and grant.perms <= MAIL_MAY_HOLD.get(grant.tclass, frozenset())
 
 
 # --------------------------------------------------------------------------- 5. what php-fpm needs
@@ -774,7 +984,9 @@ def representative_paths(site: Site) -> list[tuple[str, str]]:
         (str(site.docroot / "index.php"), "content"),
         (str(site.sessions_dir), "sessions"),
         (str(site.sessions_dir / "sess_0123456789abcdef"), "sessions"),
-        (str(site.tmp_dir / "php-upload"), "tmp"),
+        (str(site.tmp_dir / "php-tmp"), "tmp"),
+        (str(site.upload_tmp_dir), "rw"),
+        (str(site.upload_tmp_dir / "phpAbC123"), "rw"),
         (str(site.log_dir / "php-fpm.log"), "log"),
         (str(site.socket), "run"),
         (str(PurePosixPath("/var") / site.socket.relative_to("/")), "run"),

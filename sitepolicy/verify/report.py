@@ -2,7 +2,7 @@
 
 Row = the subject (whose rules), column = the object (whose types). A cell on the diagonal holds the
 site's own proofs (1 entry, 2 stock web content, 5 needs, 6 file contexts, 7 network, 8 web server
-deputy, 9 domains of the module); off the diagonal, proofs
+deputy, 9 domains of the module, 10 mail); off the diagonal, proofs
 2 and 3 between two sites; the web server row holds proof 4.
 """
 
@@ -126,7 +126,7 @@ def _matrix_lines(report: Report) -> list[str]:
     lines = [
         "rows: whose rules; columns: whose types. Cell = proofs checked (1 entry, 2 no rule on the other "
         "types, 3 no shared channel, 4 web server, 5 needs, 6 file contexts, 7 network, 8 web server deputy, "
-        "9 domains of the module)",
+        "9 domains of the module, 10 mail)",
         "",
         "".ljust(first) + "".join(c.ljust(w) for c, w in zip(report.sites, widths)),
     ]
@@ -136,13 +136,14 @@ def _matrix_lines(report: Report) -> list[str]:
 
 
 def _summary_lines(report: Report) -> list[str]:
-    columns = ("own (1,2,5-9)", "on the others (2,3)", "the others on it (2,3)", f"{WEB_SERVER} (4)")
+    columns = ("own (1,2,5-10)", "on the others (2,3)", "the others on it (2,3)", f"{WEB_SERVER} (4)")
     first = max(len(s) for s in report.sites) + 2
     widths = [max(len(c), 14) + 2 for c in columns]
     lines = [
         f"{len(report.sites)} sites: one row per site instead of the {len(report.sites)} x {len(report.sites)} "
         "matrix (--json has every cell). Proofs: 1 entry, 2 no rule on the other types, 3 no shared channel, "
-        "4 web server, 5 needs, 6 file contexts, 7 network, 8 web server deputy, 9 domains of the module; "
+        "4 web server, 5 needs, 6 file contexts, 7 network, 8 web server deputy, 9 domains of the module, "
+        "10 mail; "
         "site pairs as checked pairs, failed ones counted",
         "",
         "".ljust(first) + "".join(c.ljust(w) for c, w in zip(columns, widths)),

@@ -26,10 +26,12 @@ from .proofs import (
     Scope,
     SitePaths,
     flow_sets,
+    mail_domains,
     prove_deputy,
     prove_domains,
     prove_entry,
     prove_file_contexts,
+    prove_mail,
     prove_needs,
     prove_network,
     prove_pairs,
@@ -78,6 +80,7 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
     flows = {s.name: flow_sets(index, s) for s in scopes}
     pairs = prove_pairs(index, scopes, flows)
     paths = SitePaths(sites)
+    reached = mail_domains(index) if any(s.mail for s in sites) else ()
     findings: list[Finding] = []
     for module, scope in zip(modules, scopes):
         site = module.site
@@ -89,6 +92,7 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
         findings += prove_file_contexts(labeler, site, module_file_contexts(module, workdir / "fc"), paths)
         findings += prove_web_server(index, scope)
         findings.append(prove_deputy(index, scope, scopes))
+        findings += prove_mail(index, scope, scopes, reached)
         for other in sites:
             if other.name != site.name:
                 findings += pairs[(site.name, other.name)]
