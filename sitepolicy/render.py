@@ -262,12 +262,15 @@ def base_context(target: Target) -> dict[str, Any]:
         docroot_default=shape.DOCROOT_ATTRIBUTES["/data"],
         network=shape.NETWORK_ATTRIBUTE,
         net=shape.NEED_ATTRIBUTES,
+        mail=shape.MAIL_ATTRIBUTE,
+        mail_sender=shape.MAIL_SENDER_ATTRIBUTE,
     )
     return {
         "base": {"module": shape.BASE_MODULE},
         "a": attributes,
         "needs": list(shape.NEED_ATTRIBUTES),
         "p": shape.PERM_SETS,
+        "pairs": shape.PAIRS,
         "target": target,
         "tool_version": __version__,
     }
@@ -294,12 +297,18 @@ def site_cil_context(site: Site) -> dict[str, Any]:
         domain_attributes.append(shape.NETWORK_ATTRIBUTE)
     domain_attributes += [shape.NEED_ATTRIBUTES[need] for need in sorted(n.value for n in site.network)]
     types = {role or "domain": type_name for role, type_name in site.names.types.items()}
+    mail = site.mail is not None
+    if mail:
+        domain_attributes.append(shape.MAIL_SENDER_ATTRIBUTE)
     return {
         "site": site,
         "t": types,
         "role_attributes": {role or "domain": name for role, name in shape.ROLE_ATTRIBUTES.items()},
         "domain_attributes": domain_attributes,
         "perm_sets": shape.PERM_SETS,
+        "mail": {"type": site.names.mail_helper, "attribute": shape.MAIL_ATTRIBUTE, "pair": shape.PAIRS["mail"]}
+        if mail
+        else None,
         "file_contexts": intended(site),
         "tool_version": __version__,
     }

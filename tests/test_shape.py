@@ -19,7 +19,7 @@ from sitepolicy.package.headers import Headers, resolve_headers
 from sitepolicy.render import cil_string, render_site_cil
 from sitepolicy.shape.base import compile_base
 from sitepolicy.shape.basecil import BaseCilError, base_cil
-from sitepolicy.shape.equivalence import SiteView, differences, policy_views
+from sitepolicy.shape.equivalence import SiteView, differences, policy_views, site_types
 from sitepolicy.shape.names import BASE_MODULE, base_attributes
 from sitepolicy.targets import PROFILES, host_target
 from sitepolicy.tools import run
@@ -29,13 +29,18 @@ from sitepolicy.verify.policyroot import link_policy
 from sitepolicy.verify.proofs import Proof
 from sitepolicy.verify.report import render_text
 
+MAIL_SITE = site_from_mapping(
+    {"site": "mail.example.com", "docroot": "/srv/www/mail.example.com", "user": "mailexample", "mail": "sendmail"},
+    Path("mail.example.com.yaml"),
+)
+
 
 def test_site_cil_declares_the_site_types_and_joins_only_sitepolicy_attributes():
     own = set(base_attributes())
-    for site in load_sites(EXAMPLES):
+    for site in [*load_sites(EXAMPLES), MAIL_SITE]:
         text = render_site_cil(site).files[f"{site.names.module}.cil"]
         declared = set(re.findall(r"^\(type (\S+)\)$", text, re.MULTILINE))
-        assert declared == set(site.names.types.values())
+        assert declared == set(site_types(site))
         joined = set(re.findall(r"^\(typeattributeset (\S+) ", text, re.MULTILINE))
         assert joined and joined <= own, joined - own
         # every rule is between the site's own domain and its own types, with the base's permission sets
@@ -60,6 +65,11 @@ COMPILED = """(type sitepolicy_domain)
 (typeattributeset entry_type (sitepolicy_perm_exec_on))
 (allow sitepolicy_perm_exec sitepolicy_perm_exec_on (file (entrypoint)))
 (allow sitepolicy_domain self (process (fork)))
+(type sitepolicy_pair_mail)
+(roletype object_r sitepolicy_pair_mail)
+(type sitepolicy_pair_mail_on)
+(allow sitepolicy_pair_mail sitepolicy_pair_mail_on (process (transition)))
+(typetransition sitepolicy_pair_mail shell_exec_t process sitepolicy_pair_mail_on)
 """
 
 
@@ -75,11 +85,17 @@ def test_the_base_cil_turns_placeholders_into_attributes_and_permission_sets(mon
         "(typeattributeset file_type (sitepolicy_domain httpd_exec_t))",
         "(classpermissionset sitepolicy_exec_perms (file (entrypoint)))",
         "(allow sitepolicy_domain self (process (fork)))",
+        "(macro sitepolicy_mail_pair ((type sitepolicy_pair_mail) (type sitepolicy_pair_mail_on))",
+        "    (allow sitepolicy_pair_mail sitepolicy_pair_mail_on (process (transition)))",
+        "    (typetransition sitepolicy_pair_mail shell_exec_t process sitepolicy_pair_mail_on)",
+        ")",
     ]
     with pytest.raises(BaseCilError, match="placeholder"):
         base_cil(COMPILED + "(allow httpd_t sitepolicy_perm_exec_on (file (read)))\n")
     with pytest.raises(BaseCilError, match="onto"):
         base_cil(COMPILED + "(allow sitepolicy_perm_exec httpd_t (file (read)))\n")
+    with pytest.raises(BaseCilError, match="pair placeholder"):
+        base_cil(COMPILED + "(typeattributeset domain (sitepolicy_pair_mail_on))\n")
     with pytest.raises(BaseCilError, match="no permissions"):
         base_cil(COMPILED.replace("(allow sitepolicy_perm_exec sitepolicy_perm_exec_on (file (entrypoint)))\n", ""))
 
@@ -107,7 +123,8 @@ def _policies():
 def test_the_new_shape_grants_the_same_and_passes_every_proof(name, example_sites, tmp_path):
     """Old shape (a .pp per site) and new shape (base + CIL per site) linked into copies of the same
     policy: each site's expanded rules, attributes, roles and file contexts are identical, and verify's
-    proofs all pass on the new shape."""
+    proofs all pass on the new shape. The examples, and a site with mail: sendmail (its helper domain)."""
+    example_sites = [*example_sites, MAIL_SITE]
     if name == "host":
         target = host_target()
         headers, live_root = resolve_headers(target, None), Path("/")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from ..errors import SitepolicyError
-from .names import PERM_SETS, PLACEHOLDER_PREFIX, base_attributes
+from .names import PAIRS, PERM_SETS, PLACEHOLDER_PREFIX, base_attributes
 
 
 class BaseCilError(SitepolicyError):
@@ -33,7 +33,18 @@ def base_cil(compiled: str) -> str:
     placeholders = set(by_source) | targets
     out: list[str] = []
     filled: set[str] = set()
+    pair_of = {p.first: p for p in PAIRS.values()} | {p.second: p for p in PAIRS.values()}
+    macros: dict[str, list[str]] = {p.name: [] for p in PAIRS.values()}
     for number, line in enumerate(compiled.splitlines(), 1):
+        words = set(re.findall(r"[A-Za-z0-9_]+", line))
+        pairs = {pair_of[w].name for w in words if w in pair_of}
+        if pairs:
+            if line.startswith(("(type ", "(roletype object_r ")):
+                continue  # the placeholders' declarations: the macro's parameters instead
+            if len(pairs) > 1 or line.startswith((" ", "\t", "(typeattributeset ")) or PLACEHOLDER_PREFIX in line:
+                raise BaseCilError(f"base module line {number}: a pair placeholder where none may be: {line}")
+            macros[pairs.pop()].append(line)
+            continue
         if line.startswith("(type ") and line.endswith(")"):
             name = line[len("(type ") : -1]
             if name in attributes:
@@ -64,6 +75,13 @@ def base_cil(compiled: str) -> str:
         if PLACEHOLDER_PREFIX in line:
             raise BaseCilError(f"base module line {number}: a permission-set placeholder where none may be: {line}")
         out.append(line)
+    for pair in PAIRS.values():
+        if not macros[pair.name]:
+            raise BaseCilError(f"the base module defines no rules for the pair {pair.name}")
+        params = f"((type {pair.first}) (type {pair.second}))"
+        out.append(f"(macro {pair.macro} {params}")
+        out += [f"    {line}" for line in macros[pair.name]]
+        out.append(")")
     missing = sorted(p.name for p in PERM_SETS.values() if p.name not in filled)
     if missing:
         raise BaseCilError(f"the base module defines no permissions for {', '.join(missing)}")

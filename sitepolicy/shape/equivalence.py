@@ -60,6 +60,12 @@ def _perms(rule: Any) -> list[str]:
         return [f"default={rule.default}"]
 
 
+def site_types(site: Site) -> list[str]:
+    """The types a site's module declares: one per role, and the mail helper with ``mail:``."""
+    types = list(site.names.types.values())
+    return sorted([*types, site.names.mail_helper] if site.mail is not None else types)
+
+
 def policy_views(policy_kern: Path, file_contexts: Path, sites: Sequence[Site]) -> list[SiteView]:
     """The view of each site in the linked policy ``policy_kern`` (one pass over its TE rules)."""
     import setools
@@ -67,7 +73,7 @@ def policy_views(policy_kern: Path, file_contexts: Path, sites: Sequence[Site]) 
     policy = setools.SELinuxPolicy(str(policy_kern))
     own = {str(a) for a in policy.typeattributes() if str(a).startswith(SITEPOLICY_PREFIX)}
     domains = {site.names.domain for site in sites}
-    site_types = {t for site in sites for t in site.names.types.values()}
+    all_types = {t for site in sites for t in site_types(site)}
     expanded: dict[str, frozenset[str]] = {}
 
     def members(end: Any) -> frozenset[str]:
@@ -84,13 +90,13 @@ def policy_views(policy_kern: Path, file_contexts: Path, sites: Sequence[Site]) 
         return sorted(members(end)) if name in own else [name]
 
     domain_rules: dict[str, set[Tuple]] = {d: set() for d in domains}
-    type_rules: dict[str, set[Tuple]] = {t: set() for t in site_types}
+    type_rules: dict[str, set[Tuple]] = {t: set() for t in all_types}
     for rule in policy.terules():
         sources = members(rule.source)
         self_rule = str(rule.target) == "self"
         targets = sources if self_rule else members(rule.target)
         hit_sources = sources & domains
-        hit_targets = targets & site_types
+        hit_targets = targets & all_types
         if not hit_sources and not hit_targets:
             continue
         condition, perms = _condition(rule), _perms(rule)
@@ -106,7 +112,7 @@ def policy_views(policy_kern: Path, file_contexts: Path, sites: Sequence[Site]) 
     views = []
     for site in sites:
         domain = site.names.domain
-        types = sorted(site.names.types.values())
+        types = site_types(site)
         attributes = tuple(
             (
                 name,
