@@ -191,6 +191,7 @@ def new_site(c, name):
         "rpm": "publish this RPM instead of build/<target>/rpms (repeatable)",
         "dry_run": "print the packages that would be offered to the repository, change nothing",
         "allow_unverified": "publish packages without a passing verify record (built with --no-verify)",
+        "allow_permissive": "publish a trial run too (mode: permissive: its domain denies nothing, NOT isolated)",
     },
 )
 @boundary
@@ -206,14 +207,25 @@ def publish(
     rpm=None,
     dry_run=False,
     allow_unverified=False,
+    allow_permissive=False,
 ):
     """Sign and publish the verified RPMs into a yum repository, with metadata, key and a .repo file."""
     project = Project(ROOT, target or None)
     if dry_run:
-        print(publish_plan(project, repo, sign or None, with_srpms, rpm or [], allow_unverified).describe())
+        plan = publish_plan(project, repo, sign or None, with_srpms, rpm or [], allow_unverified, allow_permissive)
+        print(plan.describe())
         return
     result = publish_packages(
-        project, repo, sign or None, base_url or None, int(keep), force, with_srpms, rpm or [], allow_unverified
+        project,
+        repo,
+        sign or None,
+        base_url or None,
+        int(keep),
+        force,
+        with_srpms,
+        rpm or [],
+        allow_unverified,
+        allow_permissive,
     )
     for name in result.added:
         print(f"published {name}")
@@ -281,4 +293,38 @@ def e2e(c, keep=False, accel="", mirror="", verbose=False, target="", policy_roo
         raise Exit("sitepolicy: e2e failed", code=1)
 
 
-ns = Collection(build_site, list_sites, new_site, verify, publish, submit, e2e)
+@task(
+    klass=OptionalSite,
+    positional=["site"],
+    help={
+        "site": "report only this site (default: every site in sites.d/)",
+        "file": "read this audit.log or `ausearch --raw -m AVC` output (default: this host's own audit log)",
+        "since": "only records since TIME: epoch seconds, ISO 8601 (2026-11-30T12:00), or an age (30m, 2h, 1d)",
+        "json": 'print {"findings": [{site, verdict, count, first, last, avc, suggestion}]}',
+        "apply": "write the suggested definition changes into sites.d/ (validated first, each file atomically)",
+        "target": "target profile whose policy headers name the interfaces of unsupported needs",
+        "headers": "the target's policy devel tree (default: this host's, for this host's target)",
+    },
+)
+@boundary
+def audit(c, site=None, file="", since="", json=False, apply=False, target="", headers=""):
+    """Classify AVC denials of the sites: violation, suggestion (a definition change), unsupported, noise.
+    Exit status 4 when any violation is found."""
+    from sitepolicy.audit import report as audit_report
+    from sitepolicy.audit.run import apply as apply_changes
+    from sitepolicy.audit.run import audit as run_audit
+    from sitepolicy.audit.run import check_clean, describe_changes
+
+    result = run_audit(Project(ROOT, target or None), site or None, file or None, since or None, headers or None)
+    if apply:
+        result = apply_changes(result)
+    if json:
+        print(audit_report.to_json(result.findings))
+    else:
+        print(audit_report.to_text(result.findings, result.records, result.described, describe_changes(result.changes)))
+        for path in result.written:
+            print(f"written: {path} (rebuild: invoke build-site {path.stem})")
+    check_clean(result)
+
+
+ns = Collection(build_site, list_sites, new_site, verify, publish, submit, e2e, audit)

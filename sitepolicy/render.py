@@ -17,7 +17,7 @@ import jinja2
 
 from . import __version__
 from .definition import fingerprint
-from .definition.names import RECONCILE, RUNTIME_PACKAGE, RUNTIME_STATE_DIR, fc_dir, module_dir
+from .definition.names import PRESET_DIR, RECONCILE, RUNTIME_PACKAGE, RUNTIME_STATE_DIR, UNIT_DIR, fc_dir, module_dir
 from .definition.site import DOCROOT_TREES, Site
 from .errors import SitepolicyError
 from .m4 import m4_quote
@@ -120,6 +120,10 @@ def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
         "state_dir": RUNTIME_STATE_DIR,
         "module_dir": module_dir(target.store),
         "fc_dir": fc_dir(target.store),
+        "unit_dir": UNIT_DIR,  # where the -php-fpm packages install their units (%{_unitdir} on Fedora/EL)
+        "preset_dir": PRESET_DIR,
+        "preset": f"{PRESET_DIR}/80-{RUNTIME_PACKAGE}.preset",
+        "config_root": "/etc/sitepolicy",  # every -php-fpm package installs its pool configuration below it
     }
 
 
@@ -211,6 +215,7 @@ PACKAGE_FILES: dict[str, str] = {
     "php-fpm.conf.j2": "{package}-php-fpm.conf",  # the pool of {package}-php-fpm
     "tmpfiles.conf.j2": "{package}-tmpfiles.conf",
     "sysusers.conf.j2": "{package}-sysusers.conf",
+    "logrotate.conf.j2": "{package}-logrotate.conf",
 }
 
 

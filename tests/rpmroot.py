@@ -69,7 +69,7 @@ STAND_INS: dict[str, int] = {
 # Real tools a scriptlet may use for plumbing; copied from the host with their libraries.
 REAL_TOOLS = (
     "cat", "mkdir", "rm", "ls", "mv", "cp", "touch", "chmod", "sort", "comm", "ln", "find", "grep", "sed",
-    "sha256sum", "cmp",  # sitepolicy-selinux-runtime's reconcile
+    "sha256sum", "cmp", "flock",  # sitepolicy-selinux-runtime's reconcile (the real flock: its lock is real)
 )  # fmt: skip
 
 _WRAPPER = """#!{shell}
@@ -96,10 +96,61 @@ _STAND_IN = """#!{shell}
 name=${{0##*/}}
 {{ printf 'CALL\\t%s' "$name"; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; }} >> /{log}
 if [ -e "/{fail_dir}/$name" ]; then
-    rm -f "/{fail_dir}/$name"; echo "$name: failing once, as the test asked" >&2; exit 1
+    left=$(cat "/{fail_dir}/$name"); left=$((${{left:-1}} - 1))
+    if [ "$left" -gt 0 ]; then echo "$left" > "/{fail_dir}/$name"; else rm -f "/{fail_dir}/$name"; fi
+    echo "$name: failing, as the test asked" >&2; exit 1
 fi
 if [ "$name" = getent ] && [ "$1" = group ] && grep -q "^$2:" /etc/group 2>/dev/null; then exit 0; fi
 exit {status}
+"""
+
+# The semodule stand-in keeps a store, so that reconcile's own checks against the store (a recorded module the
+# store lacks, a module the store holds that no package has) run: -s STORE -X PRIO -i FILE / -r NAME create and
+# delete /var/lib/selinux/STORE/active/modules/PRIO/NAME (and active/policy.kern); a module is a directory
+# with files in it, as in a real store (the -selinux packages' %ghost of it is then left alone on erase).
+# Like the real one, a call is all or nothing: a module named in NEVER_LINKS fails it ("does not link"),
+# so does removing a module the store does not hold, and then nothing changes. Tests replay the calls
+# with the real semodule to prove the stand-in's verdicts.
+NEVER_LINKS = "sitepolicy-test/never-links"
+_SEMODULE = """#!{shell}
+# TEST ONLY stand-in (sitepolicy tests/rpmroot.py): records its arguments, keeps a store of module names.
+{{ printf 'CALL\\tsemodule'; for arg in "$@"; do printf '\\t%s' "$arg"; done; printf '\\n'; }} >> /{log}
+if [ -e /{fail_dir}/semodule ]; then
+    rm -f /{fail_dir}/semodule; echo "semodule: failing once, as the test asked" >&2; exit 1
+fi
+store=default; priority=400; ops=
+while [ $# -gt 0 ]; do
+    case $1 in
+        -s) store=$2; shift ;;
+        -X) priority=$2; shift ;;
+        -i) m=${{2##*/}}; m=${{m%%.bz2}}; m=${{m%%.pp}}; ops="$ops i:$m"; shift ;;
+        -r) ops="$ops r:$2"; shift ;;
+    esac
+    shift
+done
+dir=/var/lib/selinux/$store/active/modules/$priority
+for op in $ops; do
+    m=${{op#??}}
+    case $op in
+        i:*) if grep -qx "$m" /{never_links} 2>/dev/null; then
+                 echo "Failed to resolve typeattributeset statement at $store/tmp/modules/$priority/$m/cil:1" >&2
+                 echo "semodule:  Failed!" >&2; exit 1
+             fi ;;
+        r:*) if [ ! -d "$dir/$m" ]; then
+                 echo "libsemanage: Unable to remove module $m at priority $priority (No such file)." >&2
+                 echo "semodule:  Failed!" >&2; exit 1
+             fi ;;
+    esac
+done
+mkdir -p "$dir"
+for op in $ops; do
+    case $op in
+        i:*) mkdir -p "$dir/${{op#i:}}"; echo pp > "$dir/${{op#i:}}/lang_ext"; : > "$dir/${{op#i:}}/cil" ;;
+        r:*) rm -rf "$dir/${{op#r:}}" ;;
+    esac
+done
+: > /var/lib/selinux/$store/active/policy.kern
+exit 0
 """
 
 _PROVIDES_SPEC = """Name:           testonly-host-provides
@@ -129,6 +180,10 @@ HOST_PROVIDES = (
     "diffutils",
     "grep",
     "sed",
+    "/usr/sbin/selinuxenabled",  # file requirements of sitepolicy-selinux-runtime
+    "/usr/bin/flock",
+    "/usr/bin/logger",
+    "/usr/bin/systemctl",
 )
 
 
@@ -150,12 +205,17 @@ def _copy_with_libraries(root: Path, binary: Path) -> None:
 
 
 def make_root(
-    root: Path, real_tools: tuple[str, ...] = REAL_TOOLS, store: str | None = None, systemd: bool = False
+    root: Path,
+    real_tools: tuple[str, ...] = REAL_TOOLS,
+    store: str | None = None,
+    systemd: bool = False,
+    keep_store: bool = True,
 ) -> Path:
     """A root with a recording shell, stand-ins and /dev/null; returns it.
 
     ``store``: write /etc/selinux/config for that policy store. ``systemd``: create /run/systemd/system,
-    so the scriptlets take their systemd path (systemctl calls are recorded).
+    so the scriptlets take their systemd path (systemctl calls are recorded). ``keep_store``: semodule's
+    stand-in keeps a store (_SEMODULE); without it, it only records.
     """
     for directory in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "var/tmp", "tmp", "dev", "run"):
         (root / directory).mkdir(parents=True, exist_ok=True)
@@ -191,6 +251,10 @@ def make_root(
         path.unlink(missing_ok=True)
         path.write_text(_STAND_IN.format(log=LOG, fail_dir=FAIL_DIR, status=status, shell=shell))
         path.chmod(0o755)
+    if keep_store:
+        (root / "usr/sbin/semodule").write_text(
+            _SEMODULE.format(log=LOG, fail_dir=FAIL_DIR, never_links=NEVER_LINKS, shell=shell)
+        )
     if store is not None:
         (root / "etc/selinux").mkdir(parents=True, exist_ok=True)
         (root / "etc/selinux/config").write_text(f"SELINUX=enforcing\nSELINUXTYPE={store}\n")
@@ -312,11 +376,12 @@ def provides_repo(directory: Path, policy_version: str | None = None) -> Path:
 class RpmRoot:
     """rpm and `dnf --repofrompath` on a root of its own (make_root with /etc/selinux/config and systemd)."""
 
-    def __init__(self, path: Path, store: str = "default") -> None:
+    def __init__(self, path: Path, store: str = "default", keep_store: bool = True, active: str | None = None) -> None:
+        """``active``: the SELINUXTYPE /etc/selinux/config names (default: ``store``)."""
         self.path = path
         self.store = store
         self.home = path.parent / f"{path.name}-home"
-        make_root(path, store=store, systemd=True)
+        make_root(path, store=active or store, systemd=True, keep_store=keep_store)
         (path / "var/lib/rpm").mkdir(parents=True, exist_ok=True)
         (path / "var/log").mkdir(parents=True, exist_ok=True)
         self.home.mkdir(exist_ok=True)
@@ -362,8 +427,26 @@ class RpmRoot:
     def clear_calls(self) -> None:
         clear_log(self.path)
 
-    def fail_next(self, tool: str) -> None:
-        (self.path / FAIL_DIR / tool).touch()
+    def fail_next(self, tool: str, times: int = 1) -> None:
+        """The next ``times`` calls of the stand-in ``tool`` exit 1 (semodule's: the next one); 0: none."""
+        if times:
+            (self.path / FAIL_DIR / tool).write_text(f"{times}\n")
+        else:
+            (self.path / FAIL_DIR / tool).unlink(missing_ok=True)
+
+    def set_status(self, tool: str, status: int) -> None:
+        """The stand-in ``tool`` exits with ``status`` from now on (e.g. selinuxenabled 1: SELinux disabled)."""
+        shell = (self.path / "usr/bin/sh").read_text().split("exec ", 1)[1].split()[0]
+        stand_in = self.path / "usr/sbin" / tool
+        stand_in.write_text(_STAND_IN.format(log=LOG, fail_dir=FAIL_DIR, status=status, shell=shell))
+
+    def never_links(self, *modules: str) -> None:
+        """semodule's stand-in fails every call that installs one of ``modules``."""
+        (self.path / NEVER_LINKS).write_text("".join(f"{m}\n" for m in modules))
+
+    def store_modules(self, priority: int = 200) -> set[str]:
+        """What the stand-in's store holds."""
+        return store_modules(self.path, self.store, priority)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ def test_php_fpm_package_files_never_include_the_docroot(build, target):
         sorted(
             [
                 "/etc/sitepolicy",
+                f"/etc/logrotate.d/{n.php_fpm_package}",  # rotates the site's php-fpm logs
                 f"{web.config_dir}/{n.package}.conf",  # the site's web server configuration
                 str(s.config_dir),
                 str(s.fpm_config),

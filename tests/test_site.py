@@ -24,6 +24,7 @@ def test_minimal_definition_gets_defaults():
     assert site.writable == ()
     assert site.network == frozenset()
     assert site.max_children == 5
+    assert site.mode == "enforcing" and not site.permissive
     assert site.socket == PurePosixPath("/run/sitepolicy-shop.example.com/php-fpm.sock")
 
 
@@ -118,6 +119,19 @@ def test_network_needs_come_from_the_named_set():
     err = refused({**GOOD, "network": ["database", "ssh"]})
     assert err.field == "network[1]" and err.value == "ssh"
     assert "database, smtp, http, redis, memcache" in err.allowed
+
+
+def test_mode_is_enforcing_or_permissive_and_a_trial_changes_the_definition_fingerprint():
+    from sitepolicy.definition.fingerprint import definition
+
+    trial = site_from_mapping({**GOOD, "mode": "permissive"}, Path("sites.d/shop.example.com.yaml"))
+    assert trial.permissive
+    plain = site_from_mapping(GOOD, Path("sites.d/shop.example.com.yaml"))
+    explicit = site_from_mapping({**GOOD, "mode": "enforcing"}, Path("sites.d/shop.example.com.yaml"))
+    assert definition(plain) == definition(explicit) != definition(trial)
+    for value in ("Permissive", "disabled", True, ["permissive"]):
+        err = refused({**GOOD, "mode": value})
+        assert err.field == "mode" and "enforcing" in err.allowed and "NOT isolated" in err.allowed
 
 
 def test_unknown_field_is_refused():

@@ -45,5 +45,6 @@ def definition(site: Site) -> str:
             # only when set: definitions without it keep the fingerprint they had before the field existed
             **({"web_server": site.web_server} if site.web_server is not None else {}),
             **({"mail": site.mail} if site.mail is not None else {}),
+            **({"mode": site.mode} if site.permissive else {}),
         }
     )

@@ -26,6 +26,8 @@ MODULE_SUFFIX = ".pp.bz2"  # a compiled module as a -selinux package installs it
 # sitepolicy-selinux-runtime: one per target; every -selinux package requires it (specs/runtime.spec.j2).
 RUNTIME_PACKAGE = PACKAGE_PREFIX + "selinux-runtime"
 RECONCILE = "/usr/libexec/sitepolicy/reconcile"
+UNIT_DIR = "/usr/lib/systemd/system"  # %{_unitdir} on Fedora/EL; the site spec's fallback where rpm has none
+PRESET_DIR = "/usr/lib/systemd/system-preset"  # %{_presetdir}
 RUNTIME_STATE_DIR = "/var/lib/sitepolicy/runtime"  # a site name has 2+ DNS labels, so no site's state dir is this
 
 # Build metadata every package carries: Provides: sitepolicy-target(<target>), sitepolicy-site(<site>) = <identity>.

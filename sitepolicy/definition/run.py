@@ -15,8 +15,9 @@ def describe_sites(project: Project) -> str:
     lines = refused
     for site in project.sites:
         n = site.names
+        trial = "  [TRIAL: mode: permissive, NOT isolated]" if site.permissive else ""
         lines += [
-            f"{site.name}  ({site.source.name})",
+            f"{site.name}  ({site.source.name}){trial}",
             f"  packages : {n.selinux_package}, {n.php_fpm_package} (source {n.package})",
             f"  module   : {n.module}   domain: {n.domain}",
             f"  docroot  : {site.docroot}  writable: {', '.join(map(str, site.writable)) or '-'}",

@@ -41,6 +41,9 @@ RESERVED_ACCOUNTS = frozenset(
 )
 
 MAX_WRITABLE_DIRS = 32
+ENFORCING = "enforcing"
+PERMISSIVE = "permissive"  # a trial: the site's domain is built permissive (logs, denies nothing)
+MODES = (ENFORCING, PERMISSIVE)
 MAX_CHILDREN_RANGE = (1, 512)
 
 
@@ -70,6 +73,7 @@ FIELDS: dict[str, str] = {
     "version": "version of the site's packages",
     "web_server": "the web server in front of the site: " + " or ".join(WEB_SERVERS) + " (default: the target's)",
     "mail": "how PHP's mail() may send: " + ", ".join(MAIL_METHODS) + " (default: no mail)",
+    "mode": "enforcing, or permissive for a trial run (the site's domain denies nothing; not isolated)",
 }
 
 
@@ -88,11 +92,17 @@ class Site:
     version: str = "1.0"
     web_server: str | None = None  # one of targets.WEB_SERVERS; None: the target's default
     mail: str | None = None  # one of MAIL_METHODS; None: a shell started by the site stays denied
+    mode: str = ENFORCING  # PERMISSIVE: a trial run, the domain is built permissive and is not isolated
     source: Path = field(default=Path("<memory>"), compare=False)
 
     @property
     def names(self) -> SiteNames:
         return SiteNames(self.name)
+
+    @property
+    def permissive(self) -> bool:
+        """A trial run: the definition asks for its domain to be permissive (not isolated)."""
+        return self.mode == PERMISSIVE
 
     @property
     def writable_dirs(self) -> tuple[PurePosixPath, ...]:
@@ -297,6 +307,20 @@ def _check_mail(file: Path, value: object) -> str | None:
     return value
 
 
+def _check_mode(file: Path, value: object) -> str:
+    if value is None:
+        return ENFORCING
+    if not isinstance(value, str) or value not in MODES:
+        raise DefinitionError(
+            file,
+            "mode",
+            value,
+            "enforcing (the default) or permissive (a trial run: the domain logs what it would be denied "
+            "and denies nothing, so the site is NOT isolated; publish refuses it without --allow-permissive)",
+        )
+    return value
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -325,6 +349,7 @@ def site_from_mapping(data: Mapping[str, Any], file: Path) -> Site:
         version=_check_version(file, data.get("version", "1.0")),
         web_server=_check_web_server(file, data.get("web_server")),
         mail=_check_mail(file, data.get("mail")),
+        mode=_check_mode(file, data.get("mode")),
         source=file,
     )
     for field_name, allowed in allowlists.length_problems(site):

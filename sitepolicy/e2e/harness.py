@@ -1,7 +1,8 @@
 """`invoke e2e`: build the RPMs and the guest, run the scenarios in two boots, report.
 
-Boot 1 (phase "install"): scenarios 1-4, 7 and the upgrade half of 5.
-Boot 2 (phase "reboot", same root disk): scenario 6, then the erase half of 5.
+Boot 1 (phase "install"): scenarios 1-4, 7, the upgrade half of 5 and the trial half of 8.
+Boot 2 (phase "reboot", same root disk): scenario 6, the enforcing half of 8 (after audit --apply on the host),
+then the erase half of 5.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..definition.site import Site
 from ..errors import E2EError, GuestError
 from ..package.run import build as build_packages
 from ..project import Project
+from . import trial as trial_scenario
 from .accel import Accel, Machine, detect_machine
 from .avc import merge, parse_audit_log, parse_marks
 from .guest import BootResult, boot, new_overlay
@@ -26,7 +28,7 @@ from .policy import GuestPolicy, debian_policy
 from .report import Report, evaluate
 
 UPGRADE_RELEASE = "2"
-PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php")
+PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php", "trial.py", "mediawiki.py")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ def site_facts(site: Site) -> dict[str, object]:
         "socket": str(site.socket),
         "config_dir": str(site.config_dir),
         "network": sorted(n.value for n in site.network),
+        "mail": site.mail,
+        "mail_helper": n.mail_helper,
     }
 
 
@@ -163,15 +167,25 @@ def run_e2e(
         "upgrade": {"site": upgrade.name, "release": UPGRADE_RELEASE, "rpms": [p.name for p in second]},
     }
     plan2 = {**common, "phase": "reboot", "upgrade": plan1["upgrade"]}
+    # scenario 8 (issue 16): a third site in trial mode, its definition written by `invoke audit --apply`
+    headers = str(policy.headers) if policy.headers else None
+    trial = trial_scenario.prepare(root, build_dir / "trial-project", policy.target, headers)
+    trial_rpms = trial.build("1", build_dir / "rpms-trial")
+    plan1["trial"] = {"site": site_facts(trial.site), "rpms": [p.name for p in trial_rpms]}
     started = time.monotonic()
     machine = detect_machine(image.kernel, accel)
     timings["accelerator probe"] = round(time.monotonic() - started, 1)
     disk = new_overlay(image, work / "root.qcow2")
 
-    boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second), work, machine,
+    boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second + trial_rpms), work, machine,
                  name="boot1", timeout=boot_timeout)  # fmt: skip
-    timings["boot 1 (scenarios 1-4, 7, 5a)"] = round(boot1.seconds, 1)
-    boot2 = boot(image, disk, _payload(work / "payload2", plan2, []), work, machine, name="boot2",
+    timings["boot 1 (scenarios 1-4, 7, 5a, 8a)"] = round(boot1.seconds, 1)
+    started = time.monotonic()
+    between = trial_scenario.between_boots(trial, boot1.results / "audit.log")
+    trial_rpms = trial.build("2", build_dir / "rpms-trial-enforcing")
+    plan2["trial"] = {"site": site_facts(trial.site), "rpms": [p.name for p in trial_rpms]}
+    timings["between the boots: audit --apply, rebuild"] = round(time.monotonic() - started, 1)
+    boot2 = boot(image, disk, _payload(work / "payload2", plan2, trial_rpms), work, machine, name="boot2",
                  timeout=boot_timeout)  # fmt: skip
     timings["boot 2 (scenarios 6, 5b)"] = round(boot2.seconds, 1)
 
@@ -186,7 +200,8 @@ def run_e2e(
     marks = {}
     for b in (boot1, boot2):
         marks.update(parse_marks((b.results / "audit.log").read_text(errors="replace")))
-    report = evaluate(obs1 + obs2, avcs, timings, marks, run_facts(policy, machine, boot1))
+    trial_domains = (trial.site.names.domain,)  # its permissive=1 records of boot 1 are expected
+    report = evaluate([*obs1, between, *obs2], avcs, timings, marks, run_facts(policy, machine, boot1), trial_domains)
     (build_dir / "report.json").write_text(report.to_json())
     if keep:
         kept = build_dir / "last-run"

@@ -40,6 +40,18 @@ PACKAGES: tuple[str, ...] = (
     "procps",
     # The in-guest scenario runner writes its results as JSON.
     "python3",
+    # Scenario "app" (issue 14): MediaWiki's code, its PHP extensions, MariaDB, a sendmail that relays over
+    # SMTP (msmtp) and the MTA that receives (Exim). mediawiki's "apache2 | httpd" brings apache2 along:
+    # configure.sh masks it (nginx serves).
+    "mediawiki",
+    "php-cli",
+    "php-mysql",
+    "php-intl",
+    "php-xml",
+    "php-mbstring",
+    "mariadb-server",
+    "msmtp",
+    "exim4-daemon-light",
 )
 # Files copied into the guest, from sitepolicy/e2e/guestfiles/, with their destination.
 GUEST_FILES: dict[str, str] = {

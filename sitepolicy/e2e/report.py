@@ -16,6 +16,9 @@ SCENARIOS = {
     "5": "upgrade keeps the module and labels; erase removes it, the other site unaffected",
     "6": "after a reboot both sites come back confined",
     "7": "no back door: symlinks through nginx, egress without network, pool configurations (issue 12)",
+    "8": "trial mode: a permissive site's needs, written by invoke audit --apply between the boots, "
+    "run enforcing with zero denials (issue 16)",
+    "app": "a real application: MediaWiki + MariaDB through nginx, login, edit, upload served, mail (issue 14)",
 }
 
 
@@ -129,13 +132,15 @@ def evaluate(
     timings: dict[str, float],
     marks: dict[tuple[str, str, int], Mark] | None = None,
     facts: dict[str, str] | None = None,
+    trial_domains: tuple[str, ...] = (),
 ) -> Report:
     """Decide every check: the guest's observation must hold, and the audit log must agree.
 
     An attack passes only with the exact expected AVC inside its time window; any other denial
     anywhere in the run (outside attack windows) is reported as unexpected and fails the run.
     """
-    denials = [a for a in avcs if a.denied]
+    # A site in trial mode (mode: permissive) logs what it would be denied: those records are expected.
+    denials = [a for a in avcs if a.denied and not (a.permissive and a.source_type in trial_domains)]
     marks = marks or {}
     in_attacks: set[Avc] = set()
     attack_windows: list[tuple[float, float]] = []

@@ -27,6 +27,9 @@ from ..targets import Target
 UNVERIFIED = "unverified"  # build/<target>/unverified/{rpms,srpms}
 RECORD = "verified.json"
 PASSED = "passed"
+# A site whose definition asks for a trial run (mode: permissive): every proof passed, but its domain denies
+# nothing. publish refuses such packages unless --allow-permissive.
+PASSED_PERMISSIVE = "passed (trial/permissive, not isolated)"
 SKIPPED = "skipped (--no-verify)"
 PENDING = "pending"  # a build record's verify while its outputs wait in unverified/
 
@@ -146,22 +149,34 @@ def release(target_root: Path, manifests: Iterable[Path], verdict: str, policy: 
     return released
 
 
-def check_publishable(target_root: Path, candidates: list[Path], allow_unverified: bool) -> None:
+def check_publishable(
+    target_root: Path, candidates: list[Path], allow_unverified: bool, allow_permissive: bool = False
+) -> None:
     """Refuse packages whose exact bytes never passed verify (unless ``allow_unverified``). A file is looked
     up by its sha256 in every target's record under build/ (``--rpm`` may name another target's package:
     the repository then refuses it for its target, with that reason)."""
-    if allow_unverified:
-        return
     record: dict[str, Verdict] = {}
     for other in sorted(target_root.parent.glob(f"*/{RECORD}")):
         record.update(read_record(other.parent))
     record.update(read_record(target_root))
-    refused = []
+    refused, trial = [], []
     for path in candidates:
         verdict = record.get(sha256(path))
+        if verdict is not None and verdict.verify == PASSED_PERMISSIVE:
+            if not allow_permissive:
+                trial.append(path.name)
+            continue
+        if allow_unverified:
+            continue
         if verdict is None or verdict.verify != PASSED:
             why = "built with --no-verify" if verdict is not None else "no verify record"
             refused.append(f"{path.name} ({why})")
+    if trial:
+        raise UnverifiedError(
+            "refusing to publish a trial run (mode: permissive, NOT isolated: its domain denies nothing): "
+            + ", ".join(trial)
+            + "; set the site enforcing (drop mode: permissive, invoke audit --apply first), or pass --allow-permissive"
+        )
     if refused:
         raise UnverifiedError(
             "refusing to publish packages without a passing verify: "

@@ -178,6 +178,12 @@ def build(
         f"date, {len(failed)} failed, of {len(plan.packages)} packages, in {time.monotonic() - start:.1f} s "
         f"with -j {jobs}"
     )
+    trials = sorted(p.site.name for p in plan.packages if p.site is not None and p.site.permissive)
+    if trials:
+        report(
+            f"build-site ({target.name}): TRIAL (mode: permissive, NOT isolated: the domain denies nothing): "
+            + ", ".join(trials)
+        )
     if failed:
         raise _first_failure(failed)
     return [p.current or built[p.package] for p in plan.packages]

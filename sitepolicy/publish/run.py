@@ -52,6 +52,7 @@ def publish_plan(
     with_srpms: bool = False,
     rpms: Sequence[str] = (),
     allow_unverified: bool = False,
+    allow_permissive: bool = False,
 ) -> PublishPlan:
     """The candidates: the given RPMs, or what the target's build records released into rpms/ (and srpms/).
     Only packages whose exact bytes passed verify (package/gate.py), unless ``allow_unverified``."""
@@ -75,7 +76,7 @@ def publish_plan(
                 f"nothing built for target {target.name} in {project.layout.rpms}: "
                 f"run invoke build-site --all --target {target.name} first"
             )
-    gate.check_publishable(project.layout.root, candidates, allow_unverified)
+    gate.check_publishable(project.layout.root, candidates, allow_unverified, allow_permissive)
     key = resolve_key(sign) if sign else None
     return PublishPlan(Path(repo).resolve(), target.name, tuple(candidates), key)
 
@@ -90,9 +91,10 @@ def publish(
     with_srpms: bool = False,
     rpms: Sequence[str] = (),
     allow_unverified: bool = False,
+    allow_permissive: bool = False,
 ) -> PublishResult:
     """Publish what build-site made for a target (or the given RPMs) into a repository of that target."""
-    plan = publish_plan(project, repo, sign, with_srpms, rpms, allow_unverified)
+    plan = publish_plan(project, repo, sign, with_srpms, rpms, allow_unverified, allow_permissive)
     return publish_repository(plan.repo, list(plan.candidates), plan.target, plan.key, base_url, keep, force)
 
 

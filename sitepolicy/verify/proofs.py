@@ -45,6 +45,8 @@ from .allowlist import (
 
 WEB_SERVER = "httpd_t"
 INIT = "init_t"
+# What verify says of a site whose definition asks for a trial run (mode: permissive): proven, NOT isolated.
+TRIAL = "trial/permissive, not isolated: the definition asks for mode: permissive, the domain denies nothing"
 
 
 class Proof(enum.IntEnum):
@@ -187,14 +189,17 @@ def prove_entry(index: PolicyIndex, site: Site, exec_type: str = "httpd_exec_t")
         _need(Proof.ENTRY, site, own, exec_type, "file", "execute_no_trans", "php-fpm may re-exec itself on reload"),
     ]
     permissive = index.permissive(domain)
+    asked = permissive and site.permissive
     findings.append(
         Finding(
             Proof.ENTRY,
             site.name,
             site.name,
-            not permissive,
-            "the site domain is enforcing (not permissive)",
-            (
+            not permissive or asked,
+            TRIAL if asked else "the site domain is enforcing (not permissive)",
+            (f"permissive {domain}; (mode: permissive in {site.source.name})",)
+            if asked
+            else (
                 f"permissive {domain}; SELinux only logs what this domain does and denies none of it: the site "
                 "is not isolated at all (a trial run must be declared in the definition, not in the policy)",
             )

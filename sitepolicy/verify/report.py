@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .proofs import WEB_SERVER, Finding, Proof
+from .proofs import TRIAL, WEB_SERVER, Finding, Proof
 
 WEB_SERVER_ROW = f"web server ({WEB_SERVER})"
 
@@ -159,6 +159,11 @@ def _summary_lines(report: Report) -> list[str]:
     return lines
 
 
+def trial_sites(report: Report) -> list[str]:
+    """Sites proven as a trial run (mode: permissive): not isolated, and publish refuses them by default."""
+    return sorted({f.subject for f in report.findings if f.ok and f.what == TRIAL})
+
+
 def render_text(report: Report, relinked: bool = True) -> str:
     lines = [
         f"verify: {len(report.sites)} site(s) linked into the {report.store} base policy "
@@ -170,6 +175,11 @@ def render_text(report: Report, relinked: bool = True) -> str:
         *(_matrix_lines(report) if len(report.sites) <= MATRIX_MAX_SITES else _summary_lines(report)),
         "",
     ]
+    for site in trial_sites(report):
+        lines.append(
+            f"verify: {site} is NOT isolated: trial/permissive (mode: permissive): SELinux logs what it would deny "
+            "and denies nothing; publish refuses it without --allow-permissive"
+        )
     if report.ok:
         lines.append(f"verify: all {len(report.findings)} checks passed")
         return "\n".join(line.rstrip() for line in lines)

@@ -112,3 +112,16 @@ def test_markers_place_an_avc_the_clock_cannot() -> None:
     assert report.passed and report.checks[0].matching_avc == MARKED[1]
     other_boot = dict(obs, boot_id="another-boot")  # no markers of that boot: falls back to time
     assert evaluate([other_boot], parse_audit_log(text), {}, parse_marks(text)).checks[0].matching_avc == MARKED[1]
+
+
+def test_a_trial_sites_permissive_records_are_expected_and_nobody_elses() -> None:
+    """Scenario 8 (issue 16): the trial site's permissive=1 records are its needs, logged and not denied."""
+    trial = "sitepolicy_trial_rskeens_com_t"
+    legit = _obs("legit", 1795660177.0, 1795660178.0)
+    avcs = parse_audit_log(PERMISSIVE.replace("e2etest_php_t", trial))
+    assert evaluate([legit], avcs, {}, trial_domains=(trial,)).passed
+    assert not evaluate([legit], avcs, {}).passed  # without the trial named: a denial like any other
+    assert not evaluate([legit], parse_audit_log(PERMISSIVE), {}, trial_domains=(trial,)).passed  # another domain
+    enforcing = parse_audit_log(SEARCH.replace("sitepolicy_selinux_rskeens_com_t", trial))
+    late = _obs("legit", 1795660400.0, 1795660401.0)
+    assert not evaluate([late], enforcing, {}, trial_domains=(trial,)).passed  # permissive=0: a real denial

@@ -12,7 +12,7 @@ CONF
 # Nothing in the guest may reach the network, and nothing periodic should run during a test.
 for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
         fstrim.timer man-db.timer dpkg-db-backup.timer logrotate.timer systemd-timesyncd.service \
-        getty.target; do
+        getty.target apache2.service; do
     systemctl mask "$unit" >/dev/null 2>&1 || :
 done
 chmod 0755 /usr/local/sbin/sitepolicy-e2e-boot

@@ -547,6 +547,13 @@ def scenario7_no_back_door() -> None:
     TIMINGS["scenario7"] = time.time() - t0
 
 
+def scenario_app() -> None:
+    """Issue 14: MediaWiki + MariaDB in a site, through nginx (payload/mediawiki.py)."""
+    import mediawiki
+
+    mediawiki.run(sys.modules[__name__])
+
+
 def scenario5_upgrade() -> None:
     up = PLAN["upgrade"]
     site = SITES[up["site"]]
@@ -758,9 +765,14 @@ def main() -> int:
             scenario3_cross_site()
             scenario4_web_server()
             scenario7_no_back_door()
+            scenario_app()
             scenario5_upgrade()
+            if PLAN.get("trial"):  # scenario 8 (issue 16): trial.py
+                __import__("trial").boot1(sys.modules[__name__])
         elif phase == "reboot":
             scenario6_reboot()
+            if PLAN.get("trial"):
+                __import__("trial").boot2(sys.modules[__name__])
             scenario5_erase()
         else:
             raise SystemExit(f"unknown phase {phase}")

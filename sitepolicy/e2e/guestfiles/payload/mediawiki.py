@@ -1,0 +1,479 @@
+"""Scenario "app" (issue 14): a real PHP application nobody here wrote, MediaWiki + MariaDB from Debian
+bookworm's archive, in the site with `network: [database]` and `mail: sendmail`, driven through nginx.
+
+Setup is the admin's (as root, outside any check): MediaWiki's code copied from /usr/share/mediawiki into the
+site's docroot, a database and user in MariaDB (networking off: only its unix socket), MediaWiki installed
+with maintenance/install.php (LocalSettings.php in the docroot), the admin's e-mail address set, msmtp as
+the host's sendmail (relays over SMTP to the local Exim, which queues and delivers: under the unit's
+NoNewPrivileges a setuid or setgid sendmail cannot queue, see README). Then, through nginx -> the site's
+php-fpm: the main page, a login, an edit, an upload through Special:Upload (multipart, with the edit
+token), the upload served by nginx, a password reset whose mail lands in the MTA's spool; and from the
+other site, the application's secrets denied with their AVCs; a shell from each site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import struct
+import time
+import zlib
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import urlencode
+
+MEDIAWIKI = Path("/usr/share/mediawiki")
+DB = {"name": "sitepolicy_wiki", "user": "sitepolicy_wiki", "password": "e2e-Wiki-db-pw-1"}
+ADMIN = {"name": "Admin", "password": "e2e-Admin-pw-1234"}
+WIKI_NAME = "Sitepolicy Wiki"
+UPLOAD_NAME = "Sitepolicy-e2e.png"
+SCENARIO = "app"
+
+
+class Browser:
+    """HTTP to nginx on 127.0.0.1:80 with a Host header and a cookie jar; every step's status is recorded."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.cookies: dict[str, str] = {}
+
+    def go(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> dict:
+        conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=120)
+        headers = {"Host": self.host}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            for header in resp.headers.get_all("Set-Cookie") or []:
+                name, _, rest = header.partition("=")
+                value = rest.split(";", 1)[0]
+                if value == "deleted" or "expires=Thu, 01 Jan 1970" in header or "expires=Thu, 01-Jan-1970" in header:
+                    self.cookies.pop(name.strip(), None)
+                else:
+                    self.cookies[name.strip()] = value
+            return {
+                "url": f"http://{self.host}{path}",
+                "method": method,
+                "status": resp.status,
+                "location": resp.getheader("Location"),
+                "body": raw.decode(errors="replace")[:2000],
+                "raw": raw,
+            }
+        except OSError as exc:
+            return {"url": f"http://{self.host}{path}", "method": method, "status": None, "body": repr(exc), "raw": b""}
+        finally:
+            conn.close()
+
+    def api(self, params: dict, post: bool = False) -> dict:
+        params = {**params, "format": "json"}
+        if post:
+            r = self.go("POST", "/api.php", urlencode(params).encode(), "application/x-www-form-urlencoded")
+        else:
+            r = self.go("GET", "/api.php?" + urlencode(params))
+        try:
+            r["json"] = json.loads(r["raw"])
+        except ValueError:
+            r["json"] = None
+        return r
+
+
+def shown(r: dict) -> dict:
+    """A response as evidence (no raw bytes)."""
+    return {k: v for k, v in r.items() if k != "raw"}
+
+
+def png() -> bytes:
+    """A small valid PNG (8x8, RGB), with a marker so the served bytes can be compared."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\0" + b"".join(bytes((x * 30, y * 30, 200)) for x in range(8)) for y in range(8))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+        + chunk(b"tEXt", b"Comment\0sitepolicy e2e upload")
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    boundary = "----sitepolicy-e2e-" + hashlib.sha1(str(time.time()).encode()).hexdigest()
+    out = b""
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    for name, (filename, ctype, data) in files.items():
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n"
+        ).encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"
+
+
+def local_settings() -> str:
+    return """
+# sitepolicy e2e (issue 14): what the site definition allows
+$wgEnableUploads = true;
+$wgUploadDirectory = "$IP/uploads";
+$wgUploadPath = "$wgScriptPath/uploads";
+$wgCacheDirectory = "$IP/cache";
+$wgArticlePath = "$wgScript?title=$1";
+$wgUsePathInfo = false;
+$wgUseImageMagick = false;
+$wgUseInstantCommons = false;
+$wgEnableEmail = true;
+$wgEnableUserEmail = true;
+$wgEmailAuthentication = false;
+$wgPasswordSender = "wiki@localhost";
+$wgEmergencyContact = "wiki@localhost";
+$wgSMTP = false;
+# Jobs in the request itself: no HTTP call of the site to itself (that needs network: [http]).
+$wgJobRunRate = 1;
+$wgRunJobsAsync = false;
+$wgShowExceptionDetails = true;
+"""
+
+
+def run(r: ModuleType) -> None:
+    """Scenario "app"; r is the runner module (its check/begin/sh/probe/SITES). A crash is a failed check:
+    the scenarios after it (the upgrade) still run."""
+    t = r.begin()
+    try:
+        _run(r)
+    except Exception as exc:
+        import traceback
+
+        r.check(SCENARIO, f"scenario app crashed: {exc!r}", False, t, {"traceback": traceback.format_exc()})
+
+
+def _run(r: ModuleType) -> None:
+    r.say("scenario app: MediaWiki + MariaDB through nginx (issue 14)")
+    t0 = r.begin()
+    sites = list(r.SITES.values())
+    a = next((s for s in sites if "database" in s["network"] and s.get("mail")), None)
+    if a is None:
+        r.check(SCENARIO, "a site with network: [database] and mail: sendmail", False, t0, {"sites": sites})
+        return
+    b = next(s for s in sites if s is not a)
+    docroot = Path(a["docroot"])
+
+    # ----- the admin's setup (root, unconfined; no check window but the first)
+    t = r.begin()
+    steps = {}
+    shutil.copytree(
+        MEDIAWIKI,
+        docroot,
+        symlinks=False,
+        ignore_dangling_symlinks=True,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("LocalSettings.php", "images", "config"),
+        copy_function=shutil.copyfile,
+    )
+    Path("/etc/mysql/mariadb.conf.d/99-sitepolicy-e2e.cnf").write_text("[mysqld]\nskip-networking\n")
+    steps["mariadb restart"] = r.sh("systemctl", "restart", "mariadb")
+    sql = (
+        f"CREATE DATABASE {DB['name']}; CREATE USER '{DB['user']}'@'localhost' IDENTIFIED BY '{DB['password']}'; "
+        f"GRANT ALL ON {DB['name']}.* TO '{DB['user']}'@'localhost';"
+    )
+    steps["database"] = r.sh("mysql", "-e", sql)
+    steps["install.php"] = r.sh(
+        "php",
+        str(docroot / "maintenance/install.php"),
+        "--dbtype=mysql",
+        "--dbserver=localhost",
+        f"--dbname={DB['name']}",
+        f"--dbuser={DB['user']}",
+        f"--dbpass={DB['password']}",
+        f"--server=http://{a['name']}",
+        "--scriptpath=",
+        f"--confpath={docroot}",
+        f"--pass={ADMIN['password']}",
+        WIKI_NAME,
+        ADMIN["name"],
+        timeout=900,
+    )
+    settings = docroot / "LocalSettings.php"
+    if settings.exists():
+        settings.write_text(settings.read_text() + local_settings())
+        # The database password: readable by the pool's group (php-fpm workers), nobody else.
+        shutil.chown(settings, "root", a["group"])
+        os.chmod(settings, 0o640)
+    mailbox_user = a["user"]
+    steps["email"] = r.sh(
+        "php",
+        str(docroot / "maintenance/resetUserEmail.php"),
+        "--no-reset-password",
+        ADMIN["name"],
+        f"{mailbox_user}@localhost",
+        timeout=300,
+    )
+    for d in a["writable_dirs"]:
+        r.sh("chown", "-R", f"{a['user']}:{a['group']}", d)
+    steps["restorecon"] = r.sh("restorecon", "-R", str(docroot))
+    # The host's sendmail: msmtp (a copy, so it carries the base policy's sendmail_exec_t), relaying to Exim.
+    Path("/etc/msmtprc").write_text(
+        "account default\nhost 127.0.0.1\nport 25\nfrom wiki@localhost\nauth off\ntls off\n"
+    )
+    os.chmod("/etc/msmtprc", 0o644)
+    sendmail = Path("/usr/sbin/sendmail")
+    if sendmail.is_symlink() or sendmail.exists():
+        sendmail.unlink()
+    shutil.copyfile("/usr/bin/msmtp", sendmail)
+    os.chmod(sendmail, 0o755)
+    steps["sendmail label"] = r.sh("restorecon", "-v", str(sendmail))
+    steps["sendmail ls"] = r.sh("ls", "-Z", str(sendmail))
+    steps["exim"] = r.sh("systemctl", "restart", "exim4")
+    shell_php = docroot / "sitepolicy-e2e-shell.php"
+    shell_php.write_text(
+        "<?php\n// sitepolicy e2e: a shell from the site (PHP's mail() starts one the same way)\n"
+        "header('Content-Type: application/json');\n"
+        "$p = proc_open($_GET['cmd'] ?? 'id', [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);\n"
+        "$out = $p ? stream_get_contents($pipes[1]) : null; $err = $p ? stream_get_contents($pipes[2]) : null;\n"
+        "echo json_encode(['out' => $out, 'err' => $err, 'rc' => $p ? proc_close($p) : null]);\n"
+    )
+    r.sh("restorecon", str(shell_php))
+    installed = steps["install.php"]["rc"] == 0 and settings.exists() and steps["database"]["rc"] == 0
+    r.check(
+        SCENARIO,
+        f"{a['name']}: MediaWiki copied into the docroot, database created, installed (maintenance/install.php)",
+        installed,
+        t,
+        {"steps": steps, "settings": str(settings), "label": r.label(str(settings))},
+    )
+    if not installed:
+        return
+
+    web = Browser(a["name"])
+    # ----- through nginx -> A's php-fpm
+    t = r.begin()
+    page = web.go("GET", "/index.php?title=Main_Page")
+    networking = r.sh("mysql", "-N", "-e", "SELECT @@skip_networking")
+    r.check(
+        SCENARIO,
+        f"{a['name']}: the main page, from MariaDB over its unix socket only (skip_networking)",
+        page["status"] == 200
+        and WIKI_NAME in page["raw"].decode(errors="replace")
+        and networking["out"].strip() == "1",
+        t,
+        {**shown(page), "skip_networking": networking},
+    )
+
+    t = r.begin()
+    token = web.api({"action": "query", "meta": "tokens", "type": "login"})
+    login_token = ((token.get("json") or {}).get("query") or {}).get("tokens", {}).get("logintoken", "")
+    login = web.api(
+        {
+            "action": "clientlogin",
+            "username": ADMIN["name"],
+            "password": ADMIN["password"],
+            "logintoken": login_token,
+            "loginreturnurl": f"http://{a['name']}/",
+        },
+        post=True,
+    )
+    status = ((login.get("json") or {}).get("clientlogin") or {}).get("status")
+    r.check(
+        SCENARIO,
+        f"{a['name']}: login (api.php clientlogin, session in the site's sessions store)",
+        status == "PASS",
+        t,
+        {**shown(login), "token_request": token["status"]},
+    )
+
+    t = r.begin()
+    csrf = web.api({"action": "query", "meta": "tokens"})
+    edit_token = ((csrf.get("json") or {}).get("query") or {}).get("tokens", {}).get("csrftoken", "")
+    text = f"Written by the sitepolicy e2e run at {time.time():.0f}."
+    edit = web.api(
+        {"action": "edit", "title": "Sitepolicy_e2e", "text": text, "summary": "e2e", "token": edit_token}, post=True
+    )
+    raw = web.go("GET", "/index.php?title=Sitepolicy_e2e&action=raw")
+    result = ((edit.get("json") or {}).get("edit") or {}).get("result")
+    r.check(
+        SCENARIO,
+        f"{a['name']}: an edit (api.php edit with the csrf token), read back",
+        result == "Success" and raw["status"] == 200 and text in raw["body"],
+        t,
+        {**shown(edit), "read_back": shown(raw)},
+    )
+
+    t = r.begin()
+    form = web.go("GET", "/index.php?title=Special:Upload")
+    match = re.search(r'name="wpEditToken" value="([^"]*)"', form["raw"].decode(errors="replace"))
+    data = png()
+    body, ctype = multipart(
+        {
+            "title": "Special:Upload",
+            "wpSourceType": "file",
+            "wpDestFile": UPLOAD_NAME,
+            "wpUploadDescription": "sitepolicy e2e upload",
+            "wpLicense": "",
+            "wpIgnoreWarning": "1",
+            "wpDestFileWarningAck": "1",
+            "wpEditToken": (match.group(1) if match else "").replace("&amp;", "&"),
+            "wpUpload": "Upload file",
+        },
+        {"wpUploadFile": (UPLOAD_NAME, "image/png", data)},
+    )
+    upload = web.go("POST", "/index.php", body, ctype)
+    digest = hashlib.md5(UPLOAD_NAME.encode()).hexdigest()
+    rel = f"uploads/{digest[0]}/{digest[:2]}/{UPLOAD_NAME}"
+    stored = docroot / rel
+    labels = {str(stored): r.label(str(stored))}
+    r.check(
+        SCENARIO,
+        f"{a['name']}: an upload through Special:Upload (multipart POST with the edit token)",
+        bool(match)
+        and upload["status"] in (302, 303)
+        and "File:" + UPLOAD_NAME in (upload.get("location") or "")
+        and stored.exists(),
+        t,
+        {**shown(upload), "form": form["status"], "token_found": bool(match), "labels": labels},
+    )
+
+    t = r.begin()
+    served = web.go("GET", "/" + rel)
+    r.check(
+        SCENARIO,
+        f"{a['name']}: nginx serves the uploaded original, the same bytes",
+        served["status"] == 200 and served["raw"] == data,
+        t,
+        {**shown(served), "bytes": len(served["raw"]), "sent": len(data), "labels": labels},
+    )
+
+    t = r.begin()
+    csrf = web.api({"action": "query", "meta": "tokens"})
+    token = ((csrf.get("json") or {}).get("query") or {}).get("tokens", {}).get("csrftoken", "")
+    reset = web.api({"action": "resetpassword", "user": ADMIN["name"], "token": token}, post=True)
+    found = ""
+    deadline = time.time() + 90
+    while time.time() < deadline and not found:
+        for top in ("/var/mail", "/var/spool/exim4/input"):
+            for dirpath, _dirs, files in os.walk(top):
+                for name in files:
+                    path = os.path.join(dirpath, name)
+                    try:
+                        content = Path(path).read_text(errors="replace")
+                    except OSError:
+                        continue
+                    if WIKI_NAME in content or ("password" in content.lower() and "wiki@localhost" in content):
+                        found = path
+        if not found:
+            time.sleep(2)
+    mainlog = r.sh("tail", "-n", "20", "/var/log/exim4/mainlog")
+    r.check(
+        SCENARIO,
+        f"{a['name']}: a password reset mails the user: mail() -> shell -> sendmail -> the MTA's spool",
+        ((reset.get("json") or {}).get("resetpassword") or {}).get("status") == "success" and bool(found),
+        t,
+        {**shown(reset), "found": found, "exim_mainlog": mainlog},
+    )
+
+    # ----- the rename case itself: move_uploaded_file() from upload_tmp_dir into uploads/ (one file system)
+    mover = docroot / "sitepolicy-e2e-move.php"
+    mover.write_text(
+        "<?php\n// sitepolicy e2e: PHP's own upload path, a rename from upload_tmp_dir\n"
+        "header('Content-Type: application/json');\n"
+        "$f = $_FILES['f'] ?? null; $dst = __DIR__ . '/uploads/moved-' . basename($f['name'] ?? 'x');\n"
+        "$tmp = $f['tmp_name'] ?? '';\n"
+        "$same = $tmp !== '' && stat($tmp)['dev'] === stat(dirname($dst))['dev'];\n"
+        "echo json_encode(['tmp' => $tmp, 'same_fs' => $same, 'ok' => $f && move_uploaded_file($tmp, $dst)]);\n"
+    )
+    r.sh("restorecon", str(mover))
+    t = r.begin()
+    moved_data = b"moved by move_uploaded_file " + str(time.time()).encode()
+    body, ctype = multipart({}, {"f": ("rename.txt", "text/plain", moved_data)})
+    moved = web.go("POST", "/sitepolicy-e2e-move.php", body, ctype)
+    fetched = web.go("GET", "/uploads/moved-rename.txt")
+    try:
+        info = json.loads(moved["raw"])
+    except ValueError:
+        info = {}
+    target = docroot / "uploads/moved-rename.txt"
+    r.check(
+        SCENARIO,
+        f"{a['name']}: move_uploaded_file() renames from upload_tmp_dir (same file system) and nginx serves it",
+        info.get("ok") is True
+        and str(info.get("tmp", "")).startswith(a["tmp_dir"] + "/uploads/")
+        and fetched["status"] == 200
+        and fetched["raw"] == moved_data,
+        t,
+        {**shown(fetched), "move": shown(moved), "labels": {str(target): r.label(str(target))}},
+    )
+
+    # ----- the application's secrets, from the other site
+    r.open_dac(a)
+    for d in (a["tmp_dir"], a["tmp_dir"] + "/uploads"):
+        if os.path.isdir(d):
+            os.chmod(d, 0o777)
+    t = r.begin()
+    res = r.probe(b, "read", str(settings))
+    r.check(
+        SCENARIO,
+        f"{b['name']} -> {a['name']}: read the wiki's LocalSettings.php (database password)",
+        res["status"] == 200 and (res["json"] or {}).get("ok") is False,
+        t,
+        {"probe": res},
+        expect_avc=[b["domain"], a["types"]["content"], "dir", "search"],
+        attack=True,
+    )
+    t = r.begin()
+    res = r.probe(b, "list", a["tmp_dir"] + "/uploads")
+    r.check(
+        SCENARIO,
+        f"{b['name']} -> {a['name']}: list the uploads in flight (outside the web path)",
+        res["status"] == 200 and (res["json"] or {}).get("ok") is False,
+        t,
+        {"probe": res},
+        expect_avc=[b["domain"], a["types"]["tmp"], "dir", "search"],
+        attack=True,
+    )
+
+    # ----- a shell from each site: A's enters the mail helper (which runs sendmail only), B's is denied
+    helper = a["mail_helper"]
+    t = r.begin()
+    res = web.go("GET", "/sitepolicy-e2e-shell.php?" + urlencode({"cmd": "read x < /proc/self/attr/current; echo $x"}))
+    r.check(
+        SCENARIO,
+        f"{a['name']}: a shell it starts runs in {helper}",
+        res["status"] == 200 and helper in res["body"],
+        t,
+        shown(res),
+    )
+    t = r.begin()
+    res = web.go("GET", "/sitepolicy-e2e-shell.php?" + urlencode({"cmd": "id"}))
+    r.check(
+        SCENARIO,
+        f"{a['name']}: the shell may not run another program (id)",
+        res["status"] == 200 and "uid=" not in res["body"],
+        t,
+        shown(res),
+        expect_avc=[helper, "bin_t", "file", "execute"],
+        attack=True,
+    )
+    shutil.copyfile(shell_php, Path(b["docroot"]) / shell_php.name)
+    r.sh("restorecon", str(Path(b["docroot"]) / shell_php.name))
+    t = r.begin()
+    res = Browser(b["name"]).go("GET", "/sitepolicy-e2e-shell.php?" + urlencode({"cmd": "id"}))
+    r.check(
+        SCENARIO,
+        f"{b['name']} (no mail): a shell is denied",
+        res["status"] == 200 and "uid=" not in res["body"],
+        t,
+        shown(res),
+        expect_avc=[b["domain"], "shell_exec_t", "file", "execute"],
+        attack=True,
+    )
+    r.TIMINGS["scenario_app"] = time.time() - t0
