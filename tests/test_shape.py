@@ -33,11 +33,15 @@ MAIL_SITE = site_from_mapping(
     {"site": "mail.example.com", "docroot": "/srv/www/mail.example.com", "user": "mailexample", "mail": "sendmail"},
     Path("mail.example.com.yaml"),
 )
+TRIAL_SITE = site_from_mapping(
+    {"site": "trial.example.com", "docroot": "/srv/www/trial.example.com", "user": "trialex", "mode": "permissive"},
+    Path("trial.example.com.yaml"),
+)
 
 
 def test_site_cil_declares_the_site_types_and_joins_only_sitepolicy_attributes():
     own = set(base_attributes())
-    for site in [*load_sites(EXAMPLES), MAIL_SITE]:
+    for site in [*load_sites(EXAMPLES), MAIL_SITE, TRIAL_SITE]:
         text = render_site_cil(site).files[f"{site.names.module}.cil"]
         declared = set(re.findall(r"^\(type (\S+)\)$", text, re.MULTILINE))
         assert declared == set(site_types(site))
@@ -48,6 +52,7 @@ def test_site_cil_declares_the_site_types_and_joins_only_sitepolicy_attributes()
             assert source == site.names.domain and target in declared and perms.startswith("sitepolicy_")
         assert "require" not in text and "`" not in text  # no require walk, nothing for m4
         assert cil_file_contexts(text).count("\n") == text.count("(filecon ")
+        assert ("(typepermissive " in text) == site.permissive
 
 
 @pytest.mark.parametrize("value", ['/srv/a"b', "/srv/a\nb", "/srv/a\x00b", "/srv/a\tb"])
@@ -123,8 +128,9 @@ def _policies():
 def test_the_new_shape_grants_the_same_and_passes_every_proof(name, example_sites, tmp_path):
     """Old shape (a .pp per site) and new shape (base + CIL per site) linked into copies of the same
     policy: each site's expanded rules, attributes, roles and file contexts are identical, and verify's
-    proofs all pass on the new shape. The examples, and a site with mail: sendmail (its helper domain)."""
-    example_sites = [*example_sites, MAIL_SITE]
+    proofs all pass on the new shape. The examples, a site with mail: sendmail (its helper domain) and a
+    trial run (mode: permissive: its domain permissive in both shapes, reported as a trial by verify)."""
+    example_sites = [*example_sites, MAIL_SITE, TRIAL_SITE]
     if name == "host":
         target = host_target()
         headers, live_root = resolve_headers(target, None), Path("/")
