@@ -260,7 +260,7 @@ def base_context(target: Target) -> dict[str, Any]:
     """The values base.te.j2 may use: sitepolicy's attribute and permission-set names."""
     from .shape import names as shape
 
-    attributes = {"domain" if role == "" else role: name for role, name in shape.ROLE_ATTRIBUTES.items()}
+    attributes: dict[str, Any] = {role or "domain": name for role, name in shape.ROLE_ATTRIBUTES.items()}
     attributes.update(
         docroot_home=shape.DOCROOT_ATTRIBUTES["/home"],
         docroot_opt=shape.DOCROOT_ATTRIBUTES["/opt"],

@@ -152,8 +152,8 @@ def differences(old: SiteView, new: SiteView, limit: int = 20) -> list[str]:
     sets("rules of the domain", old.domain_rules, new.domain_rules)
     for (name, a), (_, b) in zip(old.type_rules, new.type_rules):
         sets(f"rules on {name}", a, b)
-    for (name, a), (_, b) in zip(old.attributes, new.attributes):
-        sets(f"attributes of {name}", a, b)
+    for (name, before), (_, after) in zip(old.attributes, new.attributes):
+        sets(f"attributes of {name}", before, after)
     sets("roles", old.roles, new.roles)
     sets("file contexts", old.file_contexts, new.file_contexts)
     if old.permissive != new.permissive:
