@@ -124,6 +124,7 @@ def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
         "preset_dir": PRESET_DIR,
         "preset": f"{PRESET_DIR}/80-{RUNTIME_PACKAGE}.preset",
         "config_root": "/etc/sitepolicy",  # every -php-fpm package installs its pool configuration below it
+        "php_fpm_dir": str(target.php_fpm.parent),  # the runtime's trigger watches it for the php-fpm binary
     }
 
 

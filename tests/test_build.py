@@ -81,6 +81,7 @@ def test_php_fpm_package_files_never_include_the_docroot(build, target):
                 str(s.state_dir),
                 str(s.sessions_dir),
                 str(s.tmp_dir),
+                str(s.upload_tmp_dir),
                 "/var/log/sitepolicy",
                 str(s.log_dir),
             ]
