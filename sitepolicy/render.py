@@ -39,6 +39,17 @@ def fc_regex(path: PurePosixPath | str) -> str:
     return _FC_META.sub(r"\\\1", str(path))
 
 
+# What a CIL quoted string may not hold (libsepol's lexer ends it at a quote, a newline or a NUL).
+_CIL_UNSAFE = re.compile(r'["\x00-\x1f\x7f]')
+
+
+def cil_string(value: str) -> str:
+    """A validated path regex as a CIL quoted string; refuses what would end the string early."""
+    if _CIL_UNSAFE.search(value):
+        raise SitepolicyError(f"refusing to put {value!r} into a CIL string")
+    return f'"{value}"'
+
+
 def fc_tree(path: PurePosixPath | str) -> str:
     """The .fc regex of ``path`` and everything below it, between m4 quotes (see sitepolicy/m4.py)."""
     return m4_quote(fc_regex(path) + FC_TREE_SUFFIX)
@@ -73,6 +84,7 @@ def _environment(directory: Path) -> jinja2.Environment:
     env.filters["fc_regex"] = fc_regex
     env.filters["fc_tree"] = fc_tree
     env.filters["m4_quote"] = m4_quote
+    env.filters["cil_string"] = cil_string
     env.filters["web_value"] = web_value
     return env
 
@@ -112,6 +124,7 @@ def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
         "preset_dir": PRESET_DIR,
         "preset": f"{PRESET_DIR}/80-{RUNTIME_PACKAGE}.preset",
         "config_root": "/etc/sitepolicy",  # every -php-fpm package installs its pool configuration below it
+        "php_fpm_dir": str(target.php_fpm.parent),  # the runtime's trigger watches it for the php-fpm binary
     }
 
 
@@ -242,3 +255,72 @@ def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATE
             f"{RUNTIME_PACKAGE}.spec": _environment(templates).get_template("runtime.spec.j2").render(context),
         }
     )
+
+
+def base_context(target: Target) -> dict[str, Any]:
+    """The values base.te.j2 may use: sitepolicy's attribute and permission-set names."""
+    from .shape import names as shape
+
+    attributes: dict[str, Any] = {role or "domain": name for role, name in shape.ROLE_ATTRIBUTES.items()}
+    attributes.update(
+        docroot_home=shape.DOCROOT_ATTRIBUTES["/home"],
+        docroot_opt=shape.DOCROOT_ATTRIBUTES["/opt"],
+        docroot_default=shape.DOCROOT_ATTRIBUTES["/data"],
+        network=shape.NETWORK_ATTRIBUTE,
+        net=shape.NEED_ATTRIBUTES,
+        mail=shape.MAIL_ATTRIBUTE,
+        mail_sender=shape.MAIL_SENDER_ATTRIBUTE,
+    )
+    return {
+        "base": {"module": shape.BASE_MODULE},
+        "a": attributes,
+        "needs": list(shape.NEED_ATTRIBUTES),
+        "p": shape.PERM_SETS,
+        "pairs": shape.PAIRS,
+        "target": target,
+        "tool_version": __version__,
+    }
+
+
+def render_base(target: Target, templates: Path = POLICY_TEMPLATES) -> Rendered:
+    """The base module's .te (and the empty .if and .fc the devel Makefile wants), for one target."""
+    from .shape.names import BASE_MODULE
+
+    te = _environment(templates).get_template("base.te.j2").render(base_context(target))
+    return Rendered({f"{BASE_MODULE}.te": te, f"{BASE_MODULE}.if": "", f"{BASE_MODULE}.fc": ""})
+
+
+def site_cil_context(site: Site) -> dict[str, Any]:
+    """The values site.cil.j2 may use: the site's types, the attributes it joins, its file contexts."""
+    from .package.filecontexts import intended
+    from .shape import names as shape
+
+    domain_attributes = []
+    tree = _docroot_tree(site)
+    if tree in shape.DOCROOT_ATTRIBUTES:
+        domain_attributes.append(shape.DOCROOT_ATTRIBUTES[tree])
+    if site.network:
+        domain_attributes.append(shape.NETWORK_ATTRIBUTE)
+    domain_attributes += [shape.NEED_ATTRIBUTES[need] for need in sorted(n.value for n in site.network)]
+    types = {role or "domain": type_name for role, type_name in site.names.types.items()}
+    mail = site.mail is not None
+    if mail:
+        domain_attributes.append(shape.MAIL_SENDER_ATTRIBUTE)
+    return {
+        "site": site,
+        "t": types,
+        "role_attributes": {role or "domain": name for role, name in shape.ROLE_ATTRIBUTES.items()},
+        "domain_attributes": domain_attributes,
+        "perm_sets": shape.PERM_SETS,
+        "mail": {"type": site.names.mail_helper, "attribute": shape.MAIL_ATTRIBUTE, "pair": shape.PAIRS["mail"]}
+        if mail
+        else None,
+        "file_contexts": intended(site),
+        "tool_version": __version__,
+    }
+
+
+def render_site_cil(site: Site, templates: Path = POLICY_TEMPLATES) -> Rendered:
+    """The site's policy module as CIL, named after the module."""
+    text = _environment(templates).get_template("site.cil.j2").render(site_cil_context(site))
+    return Rendered({f"{site.names.module}.cil": text})

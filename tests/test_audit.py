@@ -345,3 +345,19 @@ def test_the_recorded_trials_records_are_allowed_by_the_audited_definition(tmp_p
     assert len(records) == 9 and all(a.permissive for a in records)
     for avc in records:
         assert allowed(avc, trial, access, labeler, "cache"), avc.line
+
+
+def test_a_shell_for_mail_suggests_mail_sendmail_and_the_helper_may_do_nothing_else(tmp_path):
+    site = needs_site(tmp_path)
+    line = (
+        'type=AVC msg=audit(1796040300.500:501): avc:  denied  { execute } for  pid=601 comm="php-fpm8.2" name="dash" '
+        'dev="vda" ino=131 scontext=system_u:system_r:sitepolicy_needs_example_com_t:s0 '
+        "tcontext=system_u:object_r:shell_exec_t:s0 tclass=file permissive=0"
+    )
+    ((_, c),) = classify_text(line, [site])
+    assert c.verdict == Verdict.SUGGESTION and c.need == Need(site.name, "mail", "sendmail")
+    change = plan_change(site, [c.need])
+    assert change is not None and "+mail: sendmail\n" in change.diff()
+    helper = line.replace("system_r:sitepolicy_needs_example_com_t", "system_r:sitepolicy_needs_example_com_mail_t")
+    ((_, h),) = classify_text(helper.replace("shell_exec_t", "bin_t"), [site])
+    assert h.verdict == Verdict.VIOLATION and h.site == site.name and "helper" in h.reason

@@ -81,6 +81,7 @@ def test_php_fpm_package_files_never_include_the_docroot(build, target):
                 str(s.state_dir),
                 str(s.sessions_dir),
                 str(s.tmp_dir),
+                str(s.upload_tmp_dir),
                 "/var/log/sitepolicy",
                 str(s.log_dir),
             ]
@@ -165,7 +166,8 @@ def test_policy_module_is_valid_and_declares_the_site_types(build, target, tmp_p
     # reconcile relabels from the file contexts as compiled into the module, which are the intended ones.
     assert parse_fc(shipped_fc, "shipped") == intended_fc(build.site)
     assert compiled_fc_text(pp.read_bytes()).rstrip("\n").endswith(shipped_fc.rstrip("\n"))
-    assert declared_types(module_cil(pp)) == set(n.types.values())
+    mail_helper = {n.mail_helper} if build.site.mail else set()  # declared only with `mail: sendmail`
+    assert declared_types(module_cil(pp)) == set(n.types.values()) | mail_helper
     plain = tmp_path / f"{n.module}.pp"
     subprocess.run(["bunzip2", "-k", str(pp)], check=True)
     subprocess.run(["semodule_unpackage", str(plain), str(tmp_path / "m.mod"), str(tmp_path / "m.fc")], check=True)

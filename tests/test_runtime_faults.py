@@ -19,6 +19,7 @@ from rpmroot import Call, RpmRoot, build_host_package, make_policy_root, semodul
 from test_transactions import all_paths, definition, module, operations, relabelled
 
 from sitepolicy.definition.site import Site, load_site
+from sitepolicy.inspect import read_payload_file
 from sitepolicy.package.build import build_runtime, build_site
 
 pytestmark = pytest.mark.slow
@@ -203,6 +204,16 @@ class Host:
         return {m for m in self.root.store_modules() if m.startswith("sitepolicy_")}
 
 
+def existing(host: Host, site: Site) -> set[str]:
+    """The site's paths (its file contexts' entries) that exist in the root: what reconcile relabels."""
+    paths = all_paths(site) | {str(site.upload_tmp_dir)}
+    return {p for p in paths if (host.root.path / p.lstrip("/")).exists()}
+
+
+def unit_text(rpm: Path, unit: str) -> bytes:
+    return read_payload_file(rpm, f"/usr/lib/systemd/system/{unit}")
+
+
 def semodule_calls(calls: list[Call]) -> list[Call]:
     return [c for c in calls if c.tool == "semodule"]
 
@@ -280,8 +291,7 @@ def test_a_failed_stop_at_erase_leaves_the_site_whole(builds, tmp_path, target):
     calls, _ = host.rpm("-e", n.php_fpm_package)  # the stop works now: the held removal follows
     (call,) = semodule_calls(calls)
     assert operations(call) == (set(), {n.module})
-    left = {p for p in all_paths(builds.sites[(A, 1)]) if (host.root.path / p.lstrip("/")).exists()}
-    assert relabelled(calls) == [left]  # what the erase left of the site's paths goes back to base labels
+    assert relabelled(calls) == [existing(host, builds.sites[(A, 1)])]
     assert host.modules() == set() and host.status().stdout == "nothing pending\n"
     host.replay(calls)
     assert host.real_modules() == set()
@@ -306,7 +316,7 @@ def test_a_failed_relabel_or_load_is_retried_and_the_unit_then_starts(builds, tm
     assert retry.returncode == 0, retry.stderr
     after = host.root.calls()
     assert semodule_calls(after) == [] and [c.tool for c in after].count("load_policy") == (tool == "load_policy")
-    assert relabelled(after) == [all_paths(builds.sites[(A, 1)])]
+    assert relabelled(after) == [existing(host, builds.sites[(A, 1)])]
     assert systemctl(after, "start") == [("--no-block", n.unit)]
     starts = [i for i, c in enumerate(after) if c.tool == "systemctl" and c.args[:1] == ("start",)]
     assert starts[0] > max(i for i, c in enumerate(after) if c.tool in ("restorecon", "load_policy"))
@@ -404,16 +414,25 @@ def test_php_fpm_upgrade_restarts_every_pool_once(builds, tmp_path, target):
     assert restart[0] == "--no-block" and sorted(restart[1:]) == sorted(units)
     assert systemctl(calls, "start") == [] and host.status().stdout == "nothing pending\n"
 
+    # Three site upgrades. alpha's installed unit is made to differ from its new one (a unit change between
+    # releases): it is restarted; the others, whose unit is the same, are reloaded (no gap in serving).
+    unit_dir = host.root.path / "usr/lib/systemd/system"
+    with open(unit_dir / units[0], "a") as unit:
+        unit.write("# an older release of this unit\n")
+    same = [
+        u for s, u in zip((A, B, C), units[:3]) if unit_text(builds.fpm[(s, 1)], u) == unit_text(builds.fpm[(s, 2)], u)
+    ]
     calls, output = host.rpm("-U", *[p for s in (A, B, C) for p in (builds.selinux[(s, 2)], builds.fpm[(s, 2)])])
     assert "scriptlet failed" not in output, output
     (call,) = semodule_calls(calls)
     replay.append(call)
     assert operations(call) == ({module(A), module(B), module(C)}, set())
     assert systemctl(calls, "daemon-reload") == [()]
-    (restart,) = systemctl(calls, "try-restart")
-    assert restart[0] == "--no-block" and sorted(restart[1:]) == sorted(units[:3])
-    restart_at = next(i for i, c in enumerate(calls) if c.tool == "systemctl" and c.args[:1] == ("try-restart",))
-    assert restart_at > max(i for i, c in enumerate(calls) if c.tool in ("semodule", "load_policy", "restorecon"))
+    assert systemctl(calls, "try-restart") == [("--no-block", units[0])]
+    reloaded = [u for u in units[1:3] if u in same]
+    assert systemctl(calls, "try-reload-or-restart") == ([("--no-block", *reloaded)] if reloaded else [])
+    first = min(i for i, c in enumerate(calls) if c.tool == "systemctl" and c.args[0].startswith("try-"))
+    assert first > max(i for i, c in enumerate(calls) if c.tool in ("semodule", "load_policy", "restorecon"))
     assert host.status().stdout == "nothing pending\n"
     host.replay(replay)
     assert host.real_modules() == {module(s) for s in sites}

@@ -67,6 +67,17 @@ def _add_to_list(text: str, field: str, values: Sequence[str]) -> str:
     return text + tail + f"{field}:\n" + "".join(f"  - {v}\n" for v in values)
 
 
+def _set_scalar(text: str, field: str, value: str) -> str:
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        m = _KEY.match(line.rstrip("\n"))
+        if m and m["key"] == field:
+            lines[i] = f"{field}: {value}\n"
+            return "".join(lines)
+    tail = "" if not text or text.endswith("\n") else "\n"
+    return text + tail + f"{field}: {value}\n"
+
+
 def _expected(site: Site, needs: Sequence[Need]) -> Site:
     writable = list(site.writable)
     network = set(site.network)
@@ -75,7 +86,8 @@ def _expected(site: Site, needs: Sequence[Need]) -> Site:
             writable.append(PurePosixPath(need.value))
         elif need.field == "network":
             network.add(Network(need.value))
-    return dataclasses.replace(site, writable=tuple(writable), network=frozenset(network))
+    mail = next((n.value for n in needs if n.field == "mail"), site.mail)
+    return dataclasses.replace(site, writable=tuple(writable), network=frozenset(network), mail=mail)
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,7 @@ def plan_change(site: Site, needs: Sequence[Need]) -> Change | None:
         for n in dict.fromkeys(needs)
         if (n.field == "writable" and PurePosixPath(n.value) not in site.writable)
         or (n.field == "network" and Network(n.value) not in site.network)
+        or (n.field == "mail" and site.mail != n.value)
     ]
     if not missing:
         return None
@@ -120,6 +133,9 @@ def plan_change(site: Site, needs: Sequence[Need]) -> Change | None:
         values = [n.value for n in missing if n.field == field]
         if values:
             new = _add_to_list(new, field, values)
+    for need in missing:
+        if need.field == "mail":
+            new = _set_scalar(new, "mail", need.value)
     try:
         data = yamlload.load(new)
         if not isinstance(data, dict):

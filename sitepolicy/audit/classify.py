@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..definition.site import Network
+from ..definition.site import MAIL_METHODS, Network
 from ..verify.allowlist import DATABASE_SOCKETS, DNS_PORTS, NETWORK_PORTS, NETWORK_SOCKETS, RESOLVERS, WEB_CONTENT_TYPES
 from .interfaces import InterfaceIndex
-from .owners import Owner, Owners
+from .owners import MAIL_HELPER, Owner, Owners
 from .records import Avc
 
 WEB_SERVER = "httpd_t"
@@ -36,7 +36,7 @@ class Need:
     """A definition change: add ``value`` to the list field ``field`` of ``site``."""
 
     site: str
-    field: str  # "writable" or "network"
+    field: str  # "writable" or "network" (a list: the value is added), or "mail" (set to the value)
     value: str
 
     def __str__(self) -> str:
@@ -78,6 +78,10 @@ NOISE: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("kernel_t", "system"): (frozenset({"module_request"}), "an extension asks the kernel to load a module"),
 }
 DATABASE_TYPES = frozenset(DATABASE_SOCKETS)
+# mail(): PHP runs /bin/sh -c "sendmail -t -i"; without `mail` the shell is denied (execute on shell_exec_t), in a
+# trial it runs in the site domain and runs sendmail itself.
+MAIL_EXECUTABLES = frozenset({"shell_exec_t", "sendmail_exec_t"})
+RUN_PERMS = frozenset({"execute", "read", "open", "getattr", "map", "execute_no_trans", "ioctl"})
 PORT_NEEDS = {port: Network(need) for need, ports in NETWORK_PORTS.items() for port in ports}
 COMPANION_CLASSES = frozenset({"tcp_socket", "udp_socket"})
 DAC = frozenset({"dac_override", "dac_read_search"})
@@ -104,6 +108,12 @@ class Classifier:
         source, target = self.owners(avc.source_type), self.owners(avc.target_type)
         if source is not None and source.is_domain:
             return self._from_site(avc, source, target)
+        if source is not None and source.role == MAIL_HELPER:
+            return Classified(
+                source.site_name,
+                Verdict.VIOLATION,
+                f"{_access(avc)}: the mail() helper may run the target's sendmail and nothing else",
+            )
         if target is None:
             return None
         return self._onto_site(avc, source, target)
@@ -136,6 +146,11 @@ class Classifier:
             return Classified(
                 site, Verdict.VIOLATION, f"{access}: more than the database socket (search, write, connect)"
             )
+        if t in MAIL_EXECUTABLES and tclass == "file" and perms <= RUN_PERMS:
+            if me.site.mail is None:
+                need = Need(site, "mail", MAIL_METHODS[0])
+                return Classified(site, Verdict.SUGGESTION, f"{access}: PHP's mail() runs /bin/sh -c sendmail", need)
+            return Classified(site, Verdict.VIOLATION, f"{access}: with mail, a shell enters the mail() helper")
         if t in RESOLVERS:
             return Classified(site, Verdict.VIOLATION, f"{access}: a resolver daemon (a name query carries data out)")
         if t == "net_conf_t" and perms <= frozenset({"read", "open", "getattr", "ioctl", "lock", "search"}):
@@ -230,6 +245,10 @@ class Classifier:
         return Classified(
             target.site_name, Verdict.VIOLATION, f"{access}: another domain reaches the site's {target.what}"
         )
+
+
+def _access(avc: Avc) -> str:
+    return f"{avc.source_type} -> {avc.target_type}:{avc.tclass} {{ {' '.join(sorted(avc.permissions))} }}"
 
 
 def writable_dir(docroot: PurePosixPath, avc: Avc, event_dir: str | None = None) -> PurePosixPath | None:

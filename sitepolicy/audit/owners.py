@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from ..definition.names import SELINUX_PREFIX, TYPE_ROLES, site_name_from_identifier
 from ..definition.site import Site
 
+MAIL_HELPER = "mail"  # the role of the site's mail() helper domain (names.SiteNames.mail_helper)
+
 
 @dataclass(frozen=True)
 class Owner:
@@ -33,6 +35,7 @@ class Owner:
             "log": "logs",
             "run": "run directory and socket",
             "conf": "pool configuration",
+            MAIL_HELPER: "mail() helper domain",
         }.get(self.role, "type")
 
 
@@ -44,6 +47,7 @@ class Owners:
         for site in sites:
             for role, type_name in site.names.types.items():
                 self._types[type_name] = Owner(site.name, role, site)
+            self._types[site.names.mail_helper] = Owner(site.name, MAIL_HELPER, site)
 
     def __call__(self, type_name: str) -> Owner | None:
         if type_name in self._types:
@@ -51,7 +55,7 @@ class Owners:
         if not type_name.startswith(SELINUX_PREFIX) or not type_name.endswith("_t"):
             return None
         stem = type_name[: -len("_t")]
-        for role in sorted(TYPE_ROLES, key=len, reverse=True):
+        for role in sorted((*TYPE_ROLES, MAIL_HELPER), key=len, reverse=True):
             candidate = stem[: -len(role) - 1] if role else stem
             if role and not stem.endswith("_" + role):
                 continue

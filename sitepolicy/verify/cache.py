@@ -26,12 +26,15 @@ def _site_fields(module: SiteModule) -> dict[str, str]:
     return {k: repr(v) for k, v in sorted(fields.items())}
 
 
-def cache_key(modules: Sequence[SiteModule], store: str, live_root: Path = Path("/")) -> str:
+def cache_key(
+    modules: Sequence[SiteModule], store: str, live_root: Path = Path("/"), base: Path | None = None
+) -> str:
     digest = hashlib.sha256()
     payload = {
         "store": store,
         "base": hashlib.sha256((live_store(store, live_root) / "policy.kern").read_bytes()).hexdigest(),
         "code": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(_CODE.glob("*.py"))},
+        "shared_base": hashlib.sha256(base.read_bytes()).hexdigest() if base is not None else None,
         "modules": sorted((m.site.names.module, m.digest, json.dumps(_site_fields(m))) for m in modules),
     }
     digest.update(json.dumps(payload, sort_keys=True).encode())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,7 +18,8 @@ from ..tools import require_tool, run
 
 @dataclass(frozen=True)
 class SiteModule:
-    """One site and its compiled policy module (``.pp`` or ``.pp.bz2``)."""
+    """One site and its policy module: compiled (``.pp`` or ``.pp.bz2``), or CIL (``.cil``, issue 11's
+    shape, linked together with the base module)."""
 
     site: Site
     path: Path
@@ -26,9 +28,29 @@ class SiteModule:
     def digest(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
+    @property
+    def is_cil(self) -> bool:
+        return self.path.name.endswith((".cil", ".cil.bz2"))
+
     def plain_bytes(self) -> bytes:
         data = self.path.read_bytes()
         return bz2.decompress(data) if self.path.suffix == ".bz2" else data
+
+
+def cil_file_contexts(cil: str) -> str:
+    """The filecon statements of a CIL module as .fc lines (``regex<TAB>user:role:type:s0``), as semodule
+    writes them into file_contexts. Only the form site.cil.j2 writes (file type ``any``, level s0)."""
+    found = list(_FILECON.finditer(cil))
+    if len(found) != cil.count("(filecon"):
+        raise SitepolicyError("a CIL module holds a filecon statement in a form sitepolicy does not write")
+    lines = []
+    for match in found:
+        regex, user, role, type_name = match.groups()
+        lines.append(f"{regex}\t{user}:{role}:{type_name}:s0")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+_FILECON = re.compile(r'^\(filecon "([^"\n]*)" any \((\S+) (\S+) (\S+) \(\(s0\) \(s0\)\)\)\)$', re.MULTILINE)
 
 
 def selinux_rpm(layout: TargetLayout, site: Site) -> Path | None:
@@ -71,7 +93,10 @@ def modules_from_dir(directory: Path, sites: Sequence[Site]) -> list[SiteModule]
 
 
 def module_file_contexts(module: SiteModule, workdir: Path) -> str:
-    """The file contexts compiled into the module itself (semodule_unpackage), as the .fc text."""
+    """The file contexts compiled into the module itself (semodule_unpackage), as the .fc text; a CIL
+    module's are its filecon statements."""
+    if module.is_cil:
+        return cil_file_contexts(module.plain_bytes().decode())
     require_tool("semodule_unpackage", "semodule-utils (Debian) or policycoreutils (Fedora/EL)")
     workdir.mkdir(parents=True, exist_ok=True)
     stem = workdir / module.site.names.module

@@ -104,18 +104,25 @@ def prove_all(linked: LinkedPolicy, modules: Sequence[SiteModule], workdir: Path
 
 
 def verify_modules(
-    modules: Sequence[SiteModule], store: str, workdir: Path, use_cache: bool = True, live_root: Path = Path("/")
+    modules: Sequence[SiteModule],
+    store: str,
+    workdir: Path,
+    use_cache: bool = True,
+    live_root: Path = Path("/"),
+    base: Path | None = None,
 ) -> VerifyResult:
-    """Link ``modules`` into a private copy of the host's ``store`` under ``workdir`` and prove them."""
+    """Link ``modules`` into a private copy of the host's ``store`` under ``workdir`` and prove them.
+    ``base``: the shared base module the sites' CIL modules need (issue 11), linked in the same call."""
     if not modules:
         raise SitepolicyError("no site module to verify: add a definition to sites.d/ (invoke new-site NAME)")
-    key = cache.cache_key(modules, store, live_root)
+    key = cache.cache_key(modules, store, live_root, base)
     root = workdir / "policy-root"
     if use_cache:
         cached = cache.load(workdir / "results", key)
         if cached is not None:
             return VerifyResult(cached, relinked=False, key=key, policy_root=root)
-    linked = link_policy(root, store, [m.path for m in modules], live_root)
+    extra = [base] if base is not None else []
+    linked = link_policy(root, store, [*extra, *(m.path for m in modules)], live_root)
     start = time.monotonic()
     findings = prove_all(linked, modules, workdir)
     report = Report(tuple(m.site.name for m in modules), store, findings, linked.seconds, time.monotonic() - start)
