@@ -38,6 +38,7 @@ class E2ERun:
     image: GuestImage
     machine: Machine
     policy: GuestPolicy
+    optional: tuple[str, ...]  # the optional scenarios this run ran ("app", "8")
 
 
 def site_facts(site: Site) -> dict[str, object]:
@@ -124,18 +125,24 @@ def run_e2e(
     mirror: str | None = None,
     boot_timeout: float = 1500.0,
     image_dir: Path | None = None,
+    app: bool = False,
+    trial: bool | None = None,
 ) -> E2ERun:
     """Everything `invoke e2e` does; raises E2EError (a SitepolicyError) when the harness fails.
 
     Outputs go under root/build/e2e; the guest image is cached in image_dir (default: the same).
+    ``app``: also scenario "app" (MediaWiki; a bigger image). ``trial``: scenario 8 (default: on Debian's
+    policy only, where it has passed).
     """
     policy = policy or debian_policy()
+    with_trial = policy.target == debian_policy().target if trial is None else trial
+    optional = (*(("app",) if app else ()), *(("8",) if with_trial else ()))
     build_dir = root / "build" / "e2e"
     work = build_dir / "run"
     timings: dict[str, float] = {}
 
     started = time.monotonic()
-    image = build_image(ImageSpec.default(mirror), image_dir or build_dir, policy)
+    image = build_image(ImageSpec.default(mirror, app), image_dir or build_dir, policy)
     if image.cached:
         timings["image (cached)"] = round(time.monotonic() - started, 1)
     else:
@@ -165,13 +172,18 @@ def run_e2e(
         "phase": "install",
         "install_rpms": [p.name for p in first],
         "upgrade": {"site": upgrade.name, "release": UPGRADE_RELEASE, "rpms": [p.name for p in second]},
+        "app": app,
     }
     plan2 = {**common, "phase": "reboot", "upgrade": plan1["upgrade"]}
     # scenario 8 (issue 16): a third site in trial mode, its definition written by `invoke audit --apply`
     headers = str(policy.headers) if policy.headers else None
-    trial = trial_scenario.prepare(root, build_dir / "trial-project", policy.target, headers)
-    trial_rpms = trial.build("1", build_dir / "rpms-trial")
-    plan1["trial"] = {"site": site_facts(trial.site), "rpms": [p.name for p in trial_rpms]}
+    trial_site = None
+    if with_trial:
+        trial_site = trial_scenario.prepare(root, build_dir / "trial-project", policy.target, headers)
+    trial_rpms: list[Path] = []
+    if trial_site is not None:
+        trial_rpms = trial_site.build("1", build_dir / "rpms-trial")
+        plan1["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms]}
     started = time.monotonic()
     machine = detect_machine(image.kernel, accel)
     timings["accelerator probe"] = round(time.monotonic() - started, 1)
@@ -180,11 +192,13 @@ def run_e2e(
     boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second + trial_rpms), work, machine,
                  name="boot1", timeout=boot_timeout)  # fmt: skip
     timings["boot 1 (scenarios 1-4, 7, 5a, 8a)"] = round(boot1.seconds, 1)
-    started = time.monotonic()
-    between = trial_scenario.between_boots(trial, boot1.results / "audit.log")
-    trial_rpms = trial.build("2", build_dir / "rpms-trial-enforcing")
-    plan2["trial"] = {"site": site_facts(trial.site), "rpms": [p.name for p in trial_rpms]}
-    timings["between the boots: audit --apply, rebuild"] = round(time.monotonic() - started, 1)
+    between: list[dict[str, object]] = []
+    if trial_site is not None:
+        started = time.monotonic()
+        between = [trial_scenario.between_boots(trial_site, boot1.results / "audit.log")]
+        trial_rpms = trial_site.build("2", build_dir / "rpms-trial-enforcing")
+        plan2["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms]}
+        timings["between the boots: audit --apply, rebuild"] = round(time.monotonic() - started, 1)
     boot2 = boot(image, disk, _payload(work / "payload2", plan2, trial_rpms), work, machine, name="boot2",
                  timeout=boot_timeout)  # fmt: skip
     timings["boot 2 (scenarios 6, 5b)"] = round(boot2.seconds, 1)
@@ -200,8 +214,9 @@ def run_e2e(
     marks = {}
     for b in (boot1, boot2):
         marks.update(parse_marks((b.results / "audit.log").read_text(errors="replace")))
-    trial_domains = (trial.site.names.domain,)  # its permissive=1 records of boot 1 are expected
-    report = evaluate([*obs1, between, *obs2], avcs, timings, marks, run_facts(policy, machine, boot1), trial_domains)
+    # the trial site's permissive=1 records of boot 1 are expected
+    trial_domains = (trial_site.site.names.domain,) if trial_site is not None else ()
+    report = evaluate([*obs1, *between, *obs2], avcs, timings, marks, run_facts(policy, machine, boot1), trial_domains)
     (build_dir / "report.json").write_text(report.to_json())
     if keep:
         kept = build_dir / "last-run"
@@ -218,6 +233,7 @@ def run_e2e(
         image=image,
         machine=machine,
         policy=policy,
+        optional=optional,
     )
 
 

@@ -40,9 +40,12 @@ PACKAGES: tuple[str, ...] = (
     "procps",
     # The in-guest scenario runner writes its results as JSON.
     "python3",
-    # Scenario "app" (issue 14): MediaWiki's code, its PHP extensions, MariaDB, a sendmail that relays over
-    # SMTP (msmtp) and the MTA that receives (Exim). mediawiki's "apache2 | httpd" brings apache2 along:
-    # configure.sh masks it (nginx serves).
+)
+# Scenario "app" (issue 14), only when asked for (`invoke e2e --app`, SITEPOLICY_E2E_APP=1): they make the
+# debootstrap several times longer. MediaWiki's code, its PHP extensions, MariaDB, a sendmail that relays
+# over SMTP (msmtp) and the MTA that receives (Exim). mediawiki's "apache2 | httpd" brings apache2 along:
+# configure.sh masks it (nginx serves).
+APP_PACKAGES: tuple[str, ...] = (
     "mediawiki",
     "php-cli",
     "php-mysql",
@@ -83,8 +86,8 @@ class ImageSpec:
     configure: str = field(default_factory=lambda: _guestfile(CONFIGURE_SCRIPT))
 
     @classmethod
-    def default(cls, mirror: str | None = None) -> ImageSpec:
-        return cls(mirror=mirror or find_mirror(SUITE))
+    def default(cls, mirror: str | None = None, app: bool = False) -> ImageSpec:
+        return cls(mirror=mirror or find_mirror(SUITE), packages=PACKAGES + APP_PACKAGES if app else PACKAGES)
 
     def rootfs_key(self) -> str:
         return _digest(
