@@ -64,6 +64,9 @@ def boot1(r) -> None:
     _vhost(site)
     res = r.sh("rpm", "-i", "--nodeps", *[str(r.PAYLOAD / "rpms" / n) for n in trial["rpms"]], timeout=900)
     active = r.wait_active(site["unit"], 180) and r.sh("systemctl", "reload", "nginx")["rc"] == 0
+    # `systemctl reload nginx` returns once the signal is sent; until the new workers run, a request for
+    # the new host name reaches the old configuration's default server (404). Wait for the new one.
+    active = active and r.wait_for(lambda: r.probe(site, "context")["status"] != 404, 60)
     r.TIMINGS["scenario8_trial_install"] = r.time.time() - t0
     r.check("8", f"{name} (trial): rpm -i, unit active", res["rc"] == 0 and active, t0, res)
     t = r.begin()
