@@ -270,6 +270,7 @@ def base_context(target: Target) -> dict[str, Any]:
         net=shape.NEED_ATTRIBUTES,
         mail=shape.MAIL_ATTRIBUTE,
         mail_sender=shape.MAIL_SENDER_ATTRIBUTE,
+        mail_content=shape.MAIL_CONTENT_ATTRIBUTE,
     )
     return {
         "base": {"module": shape.BASE_MODULE},
@@ -312,7 +313,12 @@ def site_cil_context(site: Site) -> dict[str, Any]:
         "role_attributes": {role or "domain": name for role, name in shape.ROLE_ATTRIBUTES.items()},
         "domain_attributes": domain_attributes,
         "perm_sets": shape.PERM_SETS,
-        "mail": {"type": site.names.mail_helper, "attribute": shape.MAIL_ATTRIBUTE, "pair": shape.PAIRS["mail"]}
+        "mail": {
+            "type": site.names.mail_helper,
+            "attribute": shape.MAIL_ATTRIBUTE,
+            "content_attribute": shape.MAIL_CONTENT_ATTRIBUTE,
+            "pair": shape.PAIRS["mail"],
+        }
         if mail
         else None,
         "file_contexts": intended(site),

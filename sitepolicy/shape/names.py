@@ -25,6 +25,7 @@ DOCROOT_ATTRIBUTES: dict[str, str] = {
 NETWORK_ATTRIBUTE = "sitepolicy_network"  # any network entry: tcp/udp sockets and DNS
 MAIL_ATTRIBUTE = "sitepolicy_mail"  # the helper domain of each site with mail: sendmail (site.te.j2)
 MAIL_SENDER_ATTRIBUTE = "sitepolicy_mail_sender"  # the site domains with mail: sendmail
+MAIL_CONTENT_ATTRIBUTE = "sitepolicy_mail_content"  # their docroots (the mail domain's search is not logged)
 NEED_ATTRIBUTES: dict[str, str] = {need.value: f"sitepolicy_net_{need.value}" for need in Network}
 
 # The roles whose rules from the site domain onto its own type of that role the site module writes,
@@ -85,5 +86,5 @@ PAIRS: dict[str, Pair] = {"mail": Pair("mail")}
 def base_attributes() -> tuple[str, ...]:
     """Every attribute the base declares (as a placeholder type in its .te)."""
     names = [*ROLE_ATTRIBUTES.values(), *dict.fromkeys(DOCROOT_ATTRIBUTES.values()), NETWORK_ATTRIBUTE]
-    names += [MAIL_ATTRIBUTE, MAIL_SENDER_ATTRIBUTE]
+    names += [MAIL_ATTRIBUTE, MAIL_SENDER_ATTRIBUTE, MAIL_CONTENT_ATTRIBUTE]
     return tuple(names + list(NEED_ATTRIBUTES.values()))
