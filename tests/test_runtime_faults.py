@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from rpmroot import Call, RpmRoot, build_host_package, make_policy_root, semodule_argv_for_replay, store_modules
-from test_transactions import all_paths, definition, module, operations, relabelled
+from test_transactions import all_paths, build_variants, module, operations, relabelled
 
-from sitepolicy.definition.site import Site, load_site
+from sitepolicy.definition.site import Site
 from sitepolicy.inspect import read_payload_file
-from sitepolicy.package.build import build_runtime, build_site
+from sitepolicy.package.build import build_runtime
 
 pytestmark = pytest.mark.slow
 
@@ -128,18 +128,7 @@ def bad_package(directory: Path, store: str) -> Path:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory, target, headers) -> Builds:
     base = tmp_path_factory.mktemp("faults")
-    selinux: dict[tuple[str, int], Path] = {}
-    fpm: dict[tuple[str, int], Path] = {}
-    sites: dict[tuple[str, int], Site] = {}
-    for (name, release), extra in VARIANTS.items():
-        defs = base / f"defs-{release}"
-        defs.mkdir(exist_ok=True)
-        (defs / f"{name}.yaml").write_text(definition(name, extra))
-        site = load_site(defs / f"{name}.yaml")
-        built = build_site(site, target, headers, base / f"build-{release}", str(release))
-        selinux[(name, release)] = next(p for p in built.rpms if p.name.startswith(site.names.selinux_package + "-1"))
-        fpm[(name, release)] = next(p for p in built.rpms if p.name.startswith(site.names.php_fpm_package + "-1"))
-        sites[(name, release)] = site
+    selinux, fpm, sites = build_variants(base, VARIANTS, target, headers)
     php_fpm = {
         v: stand_in_rpm(base / "php-fpm", "testonly-php-fpm", v, {str(target.php_fpm): f"php-fpm {v}"}) for v in (1, 2)
     }

@@ -50,21 +50,32 @@ class Builds:
     repo: Path  # a dnf repository holding all of them
 
 
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory, target, headers) -> Builds:
-    base = tmp_path_factory.mktemp("transactions")
-    rpms: dict[tuple[str, int], Path] = {}
+Variants = dict[tuple[str, int], str]  # (site, release) -> extra definition lines
+
+
+def build_variants(
+    base: Path, variants: Variants, target, headers
+) -> tuple[dict[tuple[str, int], Path], dict[tuple[str, int], Path], dict[tuple[str, int], Site]]:
+    """Build every (site, release) variant with rpmbuild: its -selinux and -php-fpm packages and its Site."""
+    selinux: dict[tuple[str, int], Path] = {}
     fpm: dict[tuple[str, int], Path] = {}
     sites: dict[tuple[str, int], Site] = {}
-    for (name, release), extra in VARIANTS.items():
+    for (name, release), extra in variants.items():
         defs = base / f"defs-{release}"
         defs.mkdir(exist_ok=True)
         (defs / f"{name}.yaml").write_text(definition(name, extra))
         site = load_site(defs / f"{name}.yaml")
         built = build_site(site, target, headers, base / f"build-{release}", str(release))
-        rpms[(name, release)] = next(p for p in built.rpms if p.name.startswith(site.names.selinux_package + "-1"))
+        selinux[(name, release)] = next(p for p in built.rpms if p.name.startswith(site.names.selinux_package + "-1"))
         fpm[(name, release)] = next(p for p in built.rpms if p.name.startswith(site.names.php_fpm_package + "-1"))
         sites[(name, release)] = site
+    return selinux, fpm, sites
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory, target, headers) -> Builds:
+    base = tmp_path_factory.mktemp("transactions")
+    rpms, fpm, sites = build_variants(base, VARIANTS, target, headers)
     runtime = build_runtime(target, base / "build").rpms[0]
     host = build_host_package(base / "host", target)
     repo = base / "repo"
