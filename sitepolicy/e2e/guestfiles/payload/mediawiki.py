@@ -183,6 +183,7 @@ def install(r: ModuleType, site: dict, db: dict[str, str] | None = None, wiki_na
     cnf = Path("/etc/mysql/mariadb.conf.d/99-sitepolicy-e2e.cnf")
     if not cnf.is_file():
         cnf.write_text("[mysqld]\nskip-networking\n")
+        steps.update(mariadb_where_the_policy_expects_it(r))
         steps["mariadb restart"] = r.sh("systemctl", "restart", "mariadb")
     sql = (
         f"CREATE DATABASE {db['name']}; CREATE USER '{db['user']}'@'localhost' IDENTIFIED BY '{db['password']}'; "
@@ -216,6 +217,29 @@ def install(r: ModuleType, site: dict, db: dict[str, str] | None = None, wiki_na
     steps["restorecon"] = r.sh("restorecon", "-R", str(docroot))
     steps["installed"] = steps["install.php"]["rc"] == 0 and settings.exists() and steps["database"]["rc"] == 0
     return steps
+
+
+def mariadb_where_the_policy_expects_it(r: ModuleType) -> dict:
+    """On a target's policy that does not label Debian's /usr/sbin/mariadbd mysqld_exec_t (RHEL 9's labels its
+    own /usr/libexec/mariadbd), the server would run in unconfined_service_t, not mysqld_t, and its socket
+    would not be the one `network: [database]` names: a copy at the target's path (a copy carries its own
+    label) and a unit drop-in starting it, as configure-target.sh does for php-fpm. Nothing on Debian's."""
+    debian = Path("/usr/sbin/mariadbd")
+    if "mysqld_exec_t" in (r.label(str(debian)) or ""):
+        return {}
+    target = Path("/usr/libexec/mariadbd")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(debian, target)
+    dropin = Path("/etc/systemd/system/mariadb.service.d/sitepolicy-e2e.conf")
+    dropin.parent.mkdir(parents=True, exist_ok=True)
+    dropin.write_text(
+        f"[Service]\nExecStart=\nExecStart={target} $MYSQLD_OPTS $_WSREP_NEW_CLUSTER $_WSREP_START_POSITION\n"
+    )
+    return {
+        "mariadbd at the target's path": r.sh("restorecon", "-v", str(target)),
+        "mariadbd label": {"path": str(target), "label": r.label(str(target))},
+        "daemon-reload": r.sh("systemctl", "daemon-reload"),
+    }
 
 
 def mail_setup(r: ModuleType, site: dict, mailbox_user: str = "wikimail") -> dict:
