@@ -56,6 +56,7 @@ class Avc:
     line: str
     fields: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     path: PurePosixPath | None = None  # the object's full path, when the event carries it
+    kind: str = "AVC"  # the record type: AVC (the kernel's)
 
     @property
     def source_type(self) -> str:
