@@ -130,6 +130,13 @@ class Classifier:
                 site, Verdict.VIOLATION, f"crosses sites: {site} reached {target.site_name}'s {target.what}"
             )
         t, tclass, perms = avc.target_type, avc.tclass, avc.permissions
+        if avc.kind == "USER_AVC":
+            manager = avc.manager or "a userspace object manager"
+            return Classified(
+                site,
+                Verdict.VIOLATION,
+                f"{access}: asked of {manager} (D-Bus, systemd): no site may talk to the system's services",
+            )
         self_target = t == avc.source_type
         if target is not None and not self_target:
             return self._own_type(avc, me, target)
