@@ -455,3 +455,28 @@ def test_user_avc_of_dbus_and_systemd_are_violations_and_hex_names_are_decoded(t
     assert "dbus-daemon" in results[0][1].reason and "/usr/lib/systemd/systemd" in results[1][1].reason
     assert all(c.need is None for _, c in results[:3])
     assert [a.serial for a in parse_audit_log(text)] == [604]  # the guest's verdicts read the kernel's records only
+
+
+# --------------------------------------------------------------------------- the application's own directories
+
+MEDIAWIKI_MODEL_LOG = DATA / "mediawiki-trial-model.audit.log"  # hand-written, modelled on the recorded trial log
+MEDIAWIKI_TRIAL = TRIAL.replace("writable:\n  - uploads\n", "writable:\n  - cache\n")
+
+
+def test_a_directory_the_application_made_is_cut_off_and_an_entry_takes_its_events_path(tmp_path):
+    """MediaWiki's lock manager makes uploads/lockdir and a lock file in it: the writable entry is uploads/ (which
+    existed), not uploads/lockdir (which the application made and the package could not label beforehand)."""
+    result = _audit_in_process(tmp_path, {"trial.rskeens.com.yaml": MEDIAWIKI_TRIAL}, MEDIAWIKI_MODEL_LOG)
+    assert {f.verdict for f in result.findings} == {Verdict.SUGGESTION} and result.records == 8
+    assert {(n.field, n.value) for c in result.changes for n in c.needs} == {
+        ("writable", "uploads"),
+        ("network", "database"),
+    }
+    # without the mkdir's records the lock file's own path decides: one level too deep, but never the docroot
+    records = [a for a in parse_records(MEDIAWIKI_MODEL_LOG.read_text()) if a.serial != 901]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "trial.rskeens.com.yaml").write_text(MEDIAWIKI_TRIAL)
+    site = load_site(tmp_path / "one" / "trial.rskeens.com.yaml")
+    classify = Classifier(Owners([site]), None, records)
+    (create,) = [classify(a) for a in records if a.tclass == "file" and "create" in a.permissions]
+    assert create.need == Need(site.name, "writable", "uploads/lockdir")  # the create's name= took its event's path
