@@ -480,3 +480,27 @@ def test_a_directory_the_application_made_is_cut_off_and_an_entry_takes_its_even
     classify = Classifier(Owners([site]), None, records)
     (create,) = [classify(a) for a in records if a.tclass == "file" and "create" in a.permissions]
     assert create.need == Need(site.name, "writable", "uploads/lockdir")  # the create's name= took its event's path
+
+
+@pytest.mark.parametrize(
+    ("app_image", "log", "after"),
+    [
+        (False, TRIAL_LOG, {"writable": ["uploads", "cache"], "network": ["redis"]}),
+        (True, MEDIAWIKI_MODEL_LOG, {"writable": ["cache", "uploads"], "network": ["database"]}),
+    ],
+)
+def test_scenario_8_between_the_boots_turns_boot_1s_log_into_the_enforcing_definition(tmp_path, app_image, log, after):
+    """The host half of scenario 8, for each application: audit --apply on boot 1's log, then enforcing."""
+    from sitepolicy.e2e import trial
+
+    root = make_project(tmp_path)
+    run = trial.prepare(root, tmp_path / "trial-project", None, None, app_image)
+    assert run.application.name == ("mediawiki" if app_image else "small") and run.site.permissive
+    observation = trial.between_boots(run, log)
+    assert observation["ok"], observation["evidence"]
+    site = run.site
+    assert not site.permissive
+    assert [str(w) for w in site.writable] == after["writable"]
+    assert sorted(n.value for n in site.network) == after["network"]
+    wrong = trial.between_boots(trial.prepare(root, tmp_path / "other", None, None, not app_image), log)
+    assert not wrong["ok"]  # the other application's log gives other needs
