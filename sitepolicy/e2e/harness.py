@@ -182,11 +182,12 @@ def run_e2e(
     headers = str(policy.headers) if policy.headers else None
     trial_site = None
     if with_trial:
-        trial_site = trial_scenario.prepare(root, build_dir / "trial-project", policy.target, headers)
+        trial_site = trial_scenario.prepare(root, build_dir / "trial-project", policy.target, headers, app)
     trial_rpms: list[Path] = []
     if trial_site is not None:
         trial_rpms = trial_site.build("1", build_dir / "rpms-trial")
-        plan1["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms]}
+        plan1["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms],
+                          "app": trial_site.application.name}  # fmt: skip
     fpm_rpms = build_stand_in(image.root, target, build_dir / "rpms-php-fpm") if with_fpm else []
     if fpm_rpms:
         plan1["php_fpm"] = {
@@ -208,7 +209,8 @@ def run_e2e(
         started = time.monotonic()
         between = [trial_scenario.between_boots(trial_site, boot1.results / "audit.log")]
         trial_rpms = trial_site.build("2", build_dir / "rpms-trial-enforcing")
-        plan2["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms]}
+        plan2["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms],
+                          "app": trial_site.application.name}  # fmt: skip
         timings["between the boots: audit --apply, rebuild"] = round(time.monotonic() - started, 1)
     boot2 = boot(image, disk, _payload(work / "payload2", plan2, trial_rpms), work, machine, name="boot2",
                  timeout=boot_timeout)  # fmt: skip
