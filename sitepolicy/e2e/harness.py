@@ -136,6 +136,8 @@ def run_e2e(
     """
     policy = policy or debian_policy()
     with_trial = policy.target == debian_policy().target if trial is None else trial
+    if app and with_trial:  # boot 1 then installs MediaWiki twice (scenario app, and the trial site's)
+        boot_timeout = max(boot_timeout, 3000.0)
     optional = (*(("app",) if app else ()), *(("8",) if with_trial else ()))
     build_dir = root / "build" / "e2e"
     work = build_dir / "run"
