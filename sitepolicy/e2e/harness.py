@@ -139,6 +139,8 @@ def run_e2e(
     with_trial = policy.target == debian_policy().target if trial is None else trial
     # scenario php-fpm (issue 15): only where php-fpm is an RPM (Debian's is a .deb: no rpm trigger fires)
     with_fpm = policy.target != debian_policy().target
+    if app and with_trial:  # boot 1 then installs MediaWiki twice (scenario app, and the trial site's)
+        boot_timeout = max(boot_timeout, 3000.0)
     optional = (*(("app",) if app else ()), *(("8",) if with_trial else ()), *(("php-fpm",) if with_fpm else ()))
     build_dir = root / "build" / "e2e"
     work = build_dir / "run"
