@@ -51,6 +51,15 @@ def journal(r, after: str, *match: str) -> list[dict]:
     return entries
 
 
+def started(entry: dict, unit: str) -> bool:
+    """Whether a journal entry is systemd's "Started UNIT" (a start, or the start half of a restart)."""
+    if entry.get("UNIT") != unit:
+        return False
+    return entry.get("MESSAGE_ID") == UNIT_STARTED or (
+        entry.get("_PID") == "1" and str(entry.get("MESSAGE")).startswith("Started ")
+    )
+
+
 def expected_label(r, path: str) -> str:
     """The label the loaded policy's file contexts give `path`."""
     out = r.sh("matchpathcon", "-n", path)
@@ -105,11 +114,7 @@ def transaction(r, step: str, argv: list[str], release: str, fpm: dict, sites: l
     for site in sites:
         unit = site["unit"]
         t = r.begin()
-        starts = [
-            str(e.get("MESSAGE"))
-            for e in journal(r, since, "-u", unit)
-            if e.get("MESSAGE_ID") == UNIT_STARTED and e.get("UNIT") == unit
-        ]
+        starts = [str(e.get("MESSAGE")) for e in journal(r, since, "-u", unit) if started(e, unit)]
         pid = main_pid(r, unit)
         exe = os.readlink(f"/proc/{pid}/exe") if pid else ""
         try:
