@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -39,11 +40,13 @@ def cursor(r) -> str:
 
 
 def journal(r, after: str, *match: str) -> list[dict]:
-    argv = ["journalctl", "--no-pager", "-o", "json", *match]
+    """The journal's entries after the cursor `after` (all of them: r.sh keeps only an output's tail)."""
+    argv = ["journalctl", "--no-pager", "-o", "json", "--output-fields=MESSAGE,MESSAGE_ID,UNIT,_PID", *match]
     if after:
         argv.append(f"--after-cursor={after}")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False).stdout
     entries = []
-    for line in r.sh(*argv)["out"].splitlines():
+    for line in out.splitlines():
         try:
             entries.append(json.loads(line))
         except ValueError:
