@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -39,16 +40,27 @@ def cursor(r) -> str:
 
 
 def journal(r, after: str, *match: str) -> list[dict]:
-    argv = ["journalctl", "--no-pager", "-o", "json", *match]
+    """The journal's entries after the cursor `after` (all of them: r.sh keeps only an output's tail)."""
+    argv = ["journalctl", "--no-pager", "-o", "json", "--output-fields=MESSAGE,MESSAGE_ID,UNIT,_PID", *match]
     if after:
         argv.append(f"--after-cursor={after}")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False).stdout
     entries = []
-    for line in r.sh(*argv)["out"].splitlines():
+    for line in out.splitlines():
         try:
             entries.append(json.loads(line))
         except ValueError:
             continue
     return entries
+
+
+def started(entry: dict, unit: str) -> bool:
+    """Whether a journal entry is systemd's "Started UNIT" (a start, or the start half of a restart)."""
+    if entry.get("UNIT") != unit:
+        return False
+    return entry.get("MESSAGE_ID") == UNIT_STARTED or (
+        entry.get("_PID") == "1" and str(entry.get("MESSAGE")).startswith("Started ")
+    )
 
 
 def expected_label(r, path: str) -> str:
@@ -105,11 +117,7 @@ def transaction(r, step: str, argv: list[str], release: str, fpm: dict, sites: l
     for site in sites:
         unit = site["unit"]
         t = r.begin()
-        starts = [
-            str(e.get("MESSAGE"))
-            for e in journal(r, since, "-u", unit)
-            if e.get("MESSAGE_ID") == UNIT_STARTED and e.get("UNIT") == unit
-        ]
+        starts = [str(e.get("MESSAGE")) for e in journal(r, since, "-u", unit) if started(e, unit)]
         pid = main_pid(r, unit)
         exe = os.readlink(f"/proc/{pid}/exe") if pid else ""
         try:
