@@ -459,6 +459,7 @@ def test_user_avc_of_dbus_and_systemd_are_violations_and_hex_names_are_decoded(t
 
 # --------------------------------------------------------------------------- the application's own directories
 
+EL9_TRIAL_LOG = DATA / "e2e-el9-trial-boot1.audit.log"  # recorded: boot 1 of scenario 8 on el9's policy, 2026-11-30
 MEDIAWIKI_MODEL_LOG = DATA / "mediawiki-trial-model.audit.log"  # hand-written, modelled on the recorded trial log
 MEDIAWIKI_TRIAL = TRIAL.replace("writable:\n  - uploads\n", "writable:\n  - cache\n")
 
@@ -486,6 +487,7 @@ def test_a_directory_the_application_made_is_cut_off_and_an_entry_takes_its_even
     ("app_image", "log", "after"),
     [
         (False, TRIAL_LOG, {"writable": ["uploads", "cache"], "network": ["redis"]}),
+        (False, EL9_TRIAL_LOG, {"writable": ["uploads", "cache"], "network": ["redis"]}),
         (True, MEDIAWIKI_MODEL_LOG, {"writable": ["cache", "uploads"], "network": ["database"]}),
     ],
 )
@@ -504,3 +506,28 @@ def test_scenario_8_between_the_boots_turns_boot_1s_log_into_the_enforcing_defin
     assert sorted(n.value for n in site.network) == after["network"]
     wrong = trial.between_boots(trial.prepare(root, tmp_path / "other", None, None, not app_image), log)
     assert not wrong["ok"]  # the other application's log gives other needs
+
+
+APP_LOG = DATA / "e2e-debian-app-boot1.audit.log"  # recorded: boot 1 of apps2's guest run with scenario app (MediaWiki)
+
+
+def test_the_recorded_mediawiki_run_attacks_are_violations_and_the_helpers_inherited_descriptors_a_template_defect(
+    example_sites,
+):
+    """MediaWiki + MariaDB in selinux.rskeens.com (a complete definition, enforcing), Debian's policy, 2026-11-30:
+    the application's own denials are the mail() helper's use of descriptors it inherits from php-fpm (the pipe
+    PHP writes the message into, /dev/null, leaked sockets and files): no field grants them, the template must."""
+    results = classify_text(APP_LOG.read_text(), example_sites)
+    counts: dict[str, int] = {}
+    for _, c in results:
+        key = c.verdict.value if c else "not sitepolicy's"
+        counts[key] = counts.get(key, 0) + 1
+    assert counts == {"violation": 61, "unsupported": 24, "suggestion": 1, "not sitepolicy's": 2}
+    helper = [(a, c) for a, c in results if a.source_type == "sitepolicy_selinux_rskeens_com_mail_t"]
+    assert len(helper) == 24 and {c.verdict for _, c in helper} == {Verdict.UNSUPPORTED}
+    assert any("pipe:[" in c.reason for _, c in helper) and all("template defect" in c.reason for _, c in helper)
+    ((shell, suggestion),) = [(a, c) for a, c in results if c and c.verdict == Verdict.SUGGESTION]
+    # the app scenario's attack "a shell from the site without mail" is what mail() does: the need is mail
+    assert shell.target_type == "shell_exec_t" and suggestion.need == Need("private.rskeens.com", "mail", "sendmail")
+    others = [c for a, c in results if c and a.source_type != "sitepolicy_selinux_rskeens_com_mail_t"]
+    assert {c.verdict for c in others} == {Verdict.VIOLATION, Verdict.SUGGESTION}

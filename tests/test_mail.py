@@ -63,6 +63,8 @@ def test_the_helper_is_rendered_only_when_asked(target_name):
     assert f"type {helper};" in te
     assert f"corecmd_shell_domtrans({domain}, {helper})" in te
     assert f"mta_send_mail({helper})" in te
+    # the descriptors a domain transition pattern gives (the exec maps the shell through the parent's file)
+    assert f"allow {helper} {domain}:fd use;" in te and f"allow {helper} {domain}:process sigchld;" in te
     for quiet in (make_site("q.example.com"), make_site("q.example.com", network=["smtp"])):
         text = render_policy(quiet, target).files[f"{quiet.names.module}.te"]
         te = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))

@@ -121,6 +121,14 @@ class Classifier:
         if source is not None and source.is_domain:
             return self._from_site(avc, source, target)
         if source is not None and source.role == MAIL_HELPER:
+            inherited = target is not None and target.site_name == source.site_name and target.is_domain
+            if avc.tclass == "fd" and avc.permissions <= {"use"} and (inherited or avc.target_type == INIT):
+                return Classified(
+                    source.site_name,
+                    Verdict.UNSUPPORTED,
+                    f"{_access(avc)}: the mail() helper inherits the pool's descriptors ({avc.fields.get('path', 'fd')}"
+                    "; PHP's pipe to sendmail, or a descriptor php-fpm leaks): a template defect, report it",
+                )
             return Classified(
                 source.site_name,
                 Verdict.VIOLATION,
