@@ -170,7 +170,9 @@ def mock_build(
         project = Project(root)
         el9 = project.with_target("el9")
         try:
-            build_mock(project, [], True, [CONFIG], release, chain, lines.append, replay)
+            # the runtime is built here, its base module against el9's headers (issue 11)
+            headers = replay.headers or shared_target("el9") / "devel"
+            build_mock(project, [], True, [CONFIG], release, chain, lines.append, replay, str(headers))
         finally:  # released as --no-verify releases them, also what was built when another site failed
             verify_built(el9, None, list(project.sites))
         paths: list[Path] | Exception = current_outputs(el9, list(project.sites))
@@ -199,7 +201,7 @@ def test_mock_packages_are_verified_against_a_policy_root(tmp_path):
     el9 = project.with_target("el9")
     source = verify_source(el9, str(el9_tree / "root"), False, "build-site")
     assert source is not None and source.live_root == (el9_tree / "root").resolve()
-    build_mock(project, [], True, [CONFIG], "1", False, lambda line: None, replay)
+    build_mock(project, [], True, [CONFIG], "1", False, lambda line: None, replay, str(el9_tree / "devel"))
     assert not list((root / "build/el9/rpms").glob("*.rpm"))  # waiting for verify
     verified = verify_built(el9, source, list(project.sites))
     assert verified is not None
