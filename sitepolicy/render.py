@@ -124,7 +124,10 @@ def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
         "preset_dir": PRESET_DIR,
         "preset": f"{PRESET_DIR}/80-{RUNTIME_PACKAGE}.preset",
         "config_root": "/etc/sitepolicy",  # every -php-fpm package installs its pool configuration below it
-        "php_fpm_dir": str(target.php_fpm.parent),  # the runtime's trigger watches it for the php-fpm binary
+        # The runtime's one trigger on what every pool loads at start: the php-fpm binary, the PHP extensions
+        # and their ini files (the directories it watches, and the files it acts on, as one grep -E -x pattern).
+        "php_trigger_dirs": sorted({str(target.php_fpm.parent), *(str(d) for d, _suffix in target.php_extensions)}),
+        "php_trigger_pattern": _php_trigger_pattern(target),
         "base_interface": _base_interface(),
     }
 
@@ -133,6 +136,20 @@ def _base_interface() -> str:
     from .shape.names import BASE_INTERFACE
 
     return BASE_INTERFACE
+
+
+def _ere(text: str) -> str:
+    """``text`` as a POSIX extended regular expression that matches only itself."""
+    return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
+
+
+def _php_trigger_pattern(target: Target) -> str:
+    pattern = "|".join(
+        [_ere(str(target.php_fpm)), *(f"{_ere(str(d))}/[^/]+{_ere(suffix)}" for d, suffix in target.php_extensions)]
+    )
+    if "'" in pattern:  # it goes between single quotes in the trigger
+        raise SitepolicyError(f"target {target.name}: a php-fpm path holds a quote: {pattern}")
+    return pattern
 
 
 def site_context(site: Site, target: Target, release: str = "1") -> dict[str, Any]:

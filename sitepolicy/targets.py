@@ -37,6 +37,9 @@ class Target:
     store: str  # SELINUXTYPE of the policy the host runs
     php_fpm: Path  # the distribution's php-fpm binary (labelled httpd_exec_t by the base policy)
     php_fpm_package: str  # what the -php-fpm package requires for that binary
+    # What else every pool loads at start, as (directory, file suffix): the PHP extensions and the ini files
+    # that enable them. Installed or upgraded by a package, they reach a pool only when it restarts.
+    php_extensions: tuple[tuple[Path, str], ...]
     web_servers: tuple[WebServer, ...]  # one per name in WEB_SERVERS; the first is the default
     useradd_package: str  # provides useradd/groupadd for %pre
     module_format: int | None  # checkmodule -c: the newest module format the target's libsepol reads
@@ -81,6 +84,7 @@ def _red_hat(**differences: Any) -> Target:
         "store": "targeted",
         "php_fpm": Path("/usr/sbin/php-fpm"),
         "php_fpm_package": "php-fpm",
+        "php_extensions": ((Path("/usr/lib64/php/modules"), ".so"), (Path("/etc/php.d"), ".ini")),
         "web_servers": (
             WebServer("nginx", "nginx", "nginx", "/etc/nginx/conf.d", "/var/log/nginx"),
             WebServer("httpd", "apache", "httpd", "/etc/httpd/conf.d", "/var/log/httpd"),
@@ -113,6 +117,7 @@ PROFILES: dict[str, Target] = {
             store="default",
             php_fpm=Path("/usr/sbin/php-fpm8.2"),
             php_fpm_package="php8.2-fpm",
+            php_extensions=((Path("/usr/lib/php/20220829"), ".so"), (Path("/etc/php/8.2/mods-available"), ".ini")),
             web_servers=(
                 WebServer(
                     "nginx",

@@ -72,6 +72,8 @@ class Builds:
     runtime: Path
     host: Path
     php_fpm: dict[int, Path]  # a stand-in package owning the target's php-fpm binary, versions 1 and 2
+    php_ext: dict[int, Path]  # a stand-in PHP extension package (its .so and its ini file), versions 1 to 3
+    unrelated: Path  # other files in the directories the runtime's php trigger watches
 
 
 def stand_in_rpm(directory: Path, name: str, version: int, files: dict[str, str], extra: str = "") -> Path:
@@ -132,6 +134,26 @@ def builds(tmp_path_factory, target, headers) -> Builds:
     php_fpm = {
         v: stand_in_rpm(base / "php-fpm", "testonly-php-fpm", v, {str(target.php_fpm): f"php-fpm {v}"}) for v in (1, 2)
     }
+    (modules, so), (ini_dir, ini) = target.php_extensions
+    php_ext = {
+        v: stand_in_rpm(
+            base / "php-ext",
+            "testonly-php-redis",
+            v,
+            {f"{modules}/redis{so}": f"redis {v}", f"{ini_dir}/50-redis{ini}": ""},
+        )
+        for v in (1, 2, 3)
+    }
+    unrelated = stand_in_rpm(
+        base / "unrelated",
+        "testonly-unrelated",
+        1,
+        {
+            f"{target.php_fpm}-tool": "not php-fpm",  # same directory, a name that merely starts like it
+            f"{modules}/README": "not an extension",
+            f"{ini_dir}/50-redis{ini}.rpmsave-notes": "not an ini file",
+        },
+    )
     return Builds(
         selinux,
         fpm,
@@ -140,6 +162,8 @@ def builds(tmp_path_factory, target, headers) -> Builds:
         build_runtime(target, base / "build").rpms[0],
         build_host_package(base / "host", target),
         php_fpm,
+        php_ext,
+        unrelated,
     )
 
 
@@ -444,6 +468,35 @@ def test_php_fpm_upgrade_restarts_every_pool_once(builds, tmp_path, target):
     first = min(i for i, c in enumerate(calls) if c.tool == "systemctl" and c.args[0].startswith("try-"))
     assert first > max(i for i, c in enumerate(calls) if c.tool in ("semodule", "load_policy", "restorecon"))
     assert host.status().stdout == "nothing pending\n"
+    host.replay(replay)
+    assert host.real_modules() == {module(s) for s in sites}
+
+
+def test_php_extension_upgrades_restart_every_pool_once(builds, tmp_path, target):
+    """An upgraded PHP extension (its .so and its ini file) reaches every pool as a php-fpm upgrade does: one
+    daemon-reload and one try-restart of all pools, no policy work. php-fpm and an extension upgraded in one
+    transaction: still ONE try-restart. Other files in the watched directories: no restart."""
+    host = Host(tmp_path, builds, target.store)
+    sites = (A, B, C)
+    units = sorted(builds.sites[(s, 1)].names.unit for s in sites)
+    packages = [p for s in sites for p in (builds.selinux[(s, 1)], builds.fpm[(s, 1)])]
+    calls, output = host.rpm("-i", builds.runtime, builds.php_fpm[1], builds.php_ext[1], *packages)
+    assert "scriptlet failed" not in output, output
+    replay = semodule_calls(calls)
+    assert host.status().stdout == "nothing pending\n"
+
+    for upgrade in ([builds.php_ext[2]], [builds.php_fpm[2], builds.php_ext[3]]):
+        calls, output = host.rpm("-U", *upgrade)
+        assert semodule_calls(calls) == [] and "scriptlet failed" not in output, output
+        assert systemctl(calls, "daemon-reload") == [()]
+        assert systemctl(calls, "try-restart") == [("--no-block", *units)]
+        assert journal(calls, "user.notice") == [f"systemctl try-restart: {' '.join(units)}"]
+        assert systemctl(calls, "start") == [] and systemctl(calls, "try-reload-or-restart") == []
+        assert host.status().stdout == "nothing pending\n"
+
+    calls, output = host.rpm("-i", builds.unrelated)
+    assert "scriptlet failed" not in output, output
+    assert [c for c in calls if c.tool in ("systemctl", "semodule")] == []
     host.replay(replay)
     assert host.real_modules() == {module(s) for s in sites}
 

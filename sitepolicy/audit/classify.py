@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -92,11 +92,23 @@ class Classifier:
         self.owners = owners
         self.interfaces = interfaces
         # A trial logs a create in a read-only directory as several records of one event (one syscall): the
-        # directory's own `dir { write }` names the directory; add_name and the new file name the entry.
+        # directory's own `dir { write }` names the directory; add_name and the new file name the entry; an
+        # open for writing names the new file's full path (`file { write }` with path=).
         self.event_dirs: dict[tuple[float, int], str] = {}
+        self.event_paths: dict[tuple[float, int], list[PurePosixPath]] = {}
         for avc in records:
             if avc.tclass == "dir" and "write" in avc.permissions and not avc.permissions & ENTRY_PERMS and avc.name:
                 self.event_dirs.setdefault(avc.event, avc.name)
+            if avc.path is not None:
+                self.event_paths.setdefault(avc.event, []).append(avc.path)
+        # The directories the site made itself during the trial, (parent's name, name): a `dir { create }` of an
+        # event whose `dir { write }` named the parent. SELinux logs a denial once per policy load, so only the
+        # first mkdir shows; the writable entry is the directory that existed, never one the application made.
+        self.created: frozenset[tuple[str, str]] = frozenset(
+            (self.event_dirs[a.event], a.name)
+            for a in records
+            if a.tclass == "dir" and "create" in a.permissions and a.name and a.event in self.event_dirs
+        )
 
     def _granting(self, avc: Avc) -> tuple[str, ...]:
         if self.interfaces is None:
@@ -109,6 +121,14 @@ class Classifier:
         if source is not None and source.is_domain:
             return self._from_site(avc, source, target)
         if source is not None and source.role == MAIL_HELPER:
+            inherited = target is not None and target.site_name == source.site_name and target.is_domain
+            if avc.tclass == "fd" and avc.permissions <= {"use"} and (inherited or avc.target_type == INIT):
+                return Classified(
+                    source.site_name,
+                    Verdict.UNSUPPORTED,
+                    f"{_access(avc)}: the mail() helper inherits the pool's descriptors ({avc.fields.get('path', 'fd')}"
+                    "; PHP's pipe to sendmail, or a descriptor php-fpm leaks): a template defect, report it",
+                )
             return Classified(
                 source.site_name,
                 Verdict.VIOLATION,
@@ -130,6 +150,13 @@ class Classifier:
                 site, Verdict.VIOLATION, f"crosses sites: {site} reached {target.site_name}'s {target.what}"
             )
         t, tclass, perms = avc.target_type, avc.tclass, avc.permissions
+        if avc.kind == "USER_AVC":
+            manager = avc.manager or "a userspace object manager"
+            return Classified(
+                site,
+                Verdict.VIOLATION,
+                f"{access}: asked of {manager} (D-Bus, systemd): no site may talk to the system's services",
+            )
         self_target = t == avc.source_type
         if target is not None and not self_target:
             return self._own_type(avc, me, target)
@@ -209,7 +236,13 @@ class Classifier:
             return Classified(site, Verdict.VIOLATION, f"{access}: running a file the site itself can write")
         if target.role == "content" and tclass in ("dir", "file") and perms & WRITES:
             assert me.site is not None
-            directory = writable_dir(me.site.docroot, avc, self.event_dirs.get(avc.event))
+            directory = writable_dir(
+                me.site.docroot,
+                avc,
+                self.event_dirs.get(avc.event),
+                self.event_paths.get(avc.event, ()),
+                self.created,
+            )
             if directory is None:
                 return Classified(
                     site,
@@ -251,26 +284,51 @@ def _access(avc: Avc) -> str:
     return f"{avc.source_type} -> {avc.target_type}:{avc.tclass} {{ {' '.join(sorted(avc.permissions))} }}"
 
 
-def writable_dir(docroot: PurePosixPath, avc: Avc, event_dir: str | None = None) -> PurePosixPath | None:
+def writable_dir(
+    docroot: PurePosixPath,
+    avc: Avc,
+    event_dir: str | None = None,
+    event_paths: Sequence[PurePosixPath] = (),
+    created: Collection[tuple[str, str]] = (),
+) -> PurePosixPath | None:
     """The directory below ``docroot`` a denied write needs writable: from the event's full path, else from
     the record's name and inode found in the docroot on this host, else the name itself for a directory's
-    own write (``dir { write }`` names the directory; ``add_name``/``remove_name`` and file writes name the entry)."""
+    own write (``dir { write }`` names the directory; ``add_name``/``remove_name`` and file writes name the entry).
+    An entry named only by ``name=`` takes the full path another record of its event gives for that name. A
+    directory the site made itself during the trial (``created``) is cut off: its parent is the entry."""
     entry_named = avc.tclass == "file" or bool(avc.permissions & ENTRY_PERMS)
-    if avc.path is not None and avc.path.is_relative_to(docroot):
-        directory = avc.path.parent if entry_named else avc.path
-        return _below(docroot, directory)
+    path = avc.path
+    if path is None and entry_named and avc.name:
+        path = next((p for p in event_paths if p.name == avc.name), None)
+    if path is not None and path.is_relative_to(docroot):
+        directory = path.parent if entry_named else path
+        return _existing(docroot, _below(docroot, directory), created)
     name, ino = avc.name, avc.ino
     if name is None or "/" in name or name in (".", ".."):
         return None
     if ino is not None:
         found = _find_inode(Path(str(docroot)), ino)
         if found is not None:
-            return _below(docroot, found.parent if entry_named else found)
+            return _existing(docroot, _below(docroot, found.parent if entry_named else found), created)
     if entry_named and event_dir is not None:  # the directory's own record of the same event named it
         name, entry_named = event_dir, False
     if entry_named or name == docroot.name:  # the docroot's own name: a write in the docroot itself
         return None
-    return _below(docroot, docroot / name)
+    return _existing(docroot, _below(docroot, docroot / name), created)
+
+
+def _existing(
+    docroot: PurePosixPath, directory: PurePosixPath | None, created: Collection[tuple[str, str]]
+) -> PurePosixPath | None:
+    """``directory`` up to the first component the site created itself (never the top one: the docroot is never
+    writable, so a directory made directly in it stays the entry)."""
+    if directory is None:
+        return None
+    parts = directory.parts
+    for i in range(1, len(parts)):
+        if (parts[i - 1], parts[i]) in created:
+            return PurePosixPath(*parts[:i])
+    return directory
 
 
 def _below(docroot: PurePosixPath, directory: PurePosixPath) -> PurePosixPath | None:

@@ -1,10 +1,13 @@
-"""AVC records from an audit.log, `ausearch --raw` output, or a kernel log (journal, dmesg, syslog).
+"""AVC records from an audit.log, `ausearch --raw` or `ausearch -i` output, or a kernel log (journal, dmesg, syslog).
 
-The three carry the same record text: ``type=AVC msg=audit(<time>:<serial>): avc:  denied { … } for …``
-in audit.log and ausearch --raw (optionally behind ``node=<host>``), ``audit: type=1400
-audit(<time>:<serial>): avc:  denied …`` in a kernel log when no auditd runs. The PATH and CWD records
-of the same event (same time and serial) give the full path when the kernel collected one.
-Older kernels write no ``permissive=`` field: then whether the access happened is unknown (None).
+They carry the same record text: ``type=AVC msg=audit(<time>:<serial>): avc:  denied { … } for …`` in audit.log
+and ausearch --raw (optionally behind ``node=<host>``), ``audit: type=1400 audit(<time>:<serial>): avc:  denied …``
+in a kernel log when no auditd runs. ``ausearch -i`` interprets them: the time as the local date and time
+(``audit(11/30/26 12:28:03.604:293) : avc: …``, the C locale's ``%x %T``; en_US writes the year in four digits),
+names for numbers, strings unquoted. A userspace object manager (D-Bus, systemd) logs its own decisions as
+USER_AVC records, the AVC text nested in the record's ``msg='…'`` (kind "USER_AVC", ``manager`` its exe).
+The PATH and CWD records of the same event (same time and serial) give the full path when the kernel
+collected one. Older kernels write no ``permissive=`` field: then whether the access happened is unknown (None).
 """
 
 from __future__ import annotations
@@ -18,22 +21,40 @@ from pathlib import PurePosixPath
 
 from ..errors import SitepolicyError
 
-_AVC = re.compile(
-    r"audit\((?P<ts>\d+(?:\.\d+)?):(?P<serial>\d+)\):\s*avc:\s+(?P<result>denied|granted)\s+"
-    r"\{ (?P<perms>[^}]*) \}\s+for\s+(?P<rest>.*)$"
+# The record's time: seconds since the epoch (raw), or ausearch -i's local date and time.
+_STAMP = r"(?P<ts>\d+(?:\.\d+)?|\d\d/\d\d/(?:\d\d){1,2} \d\d:\d\d:\d\d(?:\.\d+)?):(?P<serial>\d+)"
+_AVC_TEXT = r"avc:\s+(?P<result>denied|granted)\s+\{ (?P<perms>[^}]*) \}\s+for\s+"
+_AVC = re.compile(r"audit\(" + _STAMP + r"\)\s?:\s*" + _AVC_TEXT + r"(?P<rest>.*)$")
+_USER_AVC = re.compile(
+    r"(?:type=USER_AVC|type=1107) msg=audit\(" + _STAMP + r"\)\s?:.*?\bmsg='" + _AVC_TEXT + r"(?P<rest>[^']*)'"
 )
-_EVENT = re.compile(
-    r"type=(?P<type>PATH|CWD|1302|1307) msg=audit\((?P<ts>\d+(?:\.\d+)?):(?P<serial>\d+)\):(?P<rest>.*)$"
-)
+_EVENT = re.compile(r"type=(?P<type>PATH|CWD|1302|1307) msg=audit\(" + _STAMP + r"\)\s?:(?P<rest>.*)$")
 _FIELD = re.compile(r'(?P<key>[a-z_0-9]+)=(?P<value>"[^"]*"|\S+)')
+_HEX = re.compile(r"(?:[0-9A-F]{2})+")
+# The kernel writes these strings quoted, or hex-encoded when they hold a space, a quote or a control character.
+_STRINGS = frozenset({"name", "path", "comm", "exe", "cwd", "cmdline"})
 
 
-def _fields(text: str) -> dict[str, str]:
+def _fields(text: str, interpreted: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
     for m in _FIELD.finditer(text):
         value = m["value"]
-        out.setdefault(m["key"], value[1:-1] if value.startswith('"') else value)
+        if value.startswith('"') and value.endswith('"') and len(value) > 1:
+            value = value[1:-1]
+        elif not interpreted and m["key"] in _STRINGS and _HEX.fullmatch(value):
+            value = bytes.fromhex(value).decode(errors="replace")
+        out.setdefault(m["key"], value)
     return out
+
+
+def _stamp(text: str) -> tuple[float, bool]:
+    """(seconds since the epoch, whether ausearch -i wrote it as a local date and time)."""
+    if "/" not in text:
+        return float(text), False
+    day, clock = text.split(" ")
+    whole, _, fraction = clock.partition(".")
+    moment = dt.datetime.strptime(f"{day} {whole}", "%m/%d/%y %H:%M:%S" if len(day) == 8 else "%m/%d/%Y %H:%M:%S")
+    return round(moment.timestamp() + (float("0." + fraction) if fraction else 0.0), 3), True
 
 
 def _type_of(context: str) -> str:
@@ -56,6 +77,12 @@ class Avc:
     line: str
     fields: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     path: PurePosixPath | None = None  # the object's full path, when the event carries it
+    kind: str = "AVC"  # the record type: AVC (the kernel's) or USER_AVC (a userspace object manager's)
+
+    @property
+    def manager(self) -> str | None:
+        """The userspace object manager that logged a USER_AVC (its exe: dbus-daemon, systemd), else None."""
+        return self.fields.get("exe") if self.kind == "USER_AVC" else None
 
     @property
     def source_type(self) -> str:
@@ -92,9 +119,10 @@ def _event_paths(lines: Iterable[str]) -> dict[tuple[float, int], tuple[str, lis
         m = _EVENT.search(line)
         if not m:
             continue
-        key = (float(m["ts"]), int(m["serial"]))
+        stamp, interpreted = _stamp(m["ts"])
+        key = (stamp, int(m["serial"]))
         cwd, items = events.get(key, ("", []))
-        fields = _fields(m["rest"])
+        fields = _fields(m["rest"], interpreted)
         if m["type"] in ("CWD", "1307"):
             cwd = fields.get("cwd", "")
         else:
@@ -123,18 +151,23 @@ def _full_path(fields: dict[str, str], cwd: str, items: list[dict[str, str]]) ->
 
 
 def parse_records(text: str) -> list[Avc]:
-    """Every AVC record in ``text`` (audit.log, ausearch --raw, or a kernel log), in order."""
+    """Every AVC and USER_AVC record in ``text`` (audit.log, ausearch --raw or -i, a kernel log), in order."""
     lines = text.splitlines()
     events = _event_paths(lines)
     found = []
     for line in lines:
-        m = _AVC.search(line)
-        if not m:
+        kind = "USER_AVC"
+        m = _USER_AVC.search(line)
+        if m is None:
+            kind = "AVC"
+            m = _AVC.search(line)
+        if m is None:
             continue
-        fields = _fields(m["rest"])
+        stamp, interpreted = _stamp(m["ts"])
+        fields = _fields(m["rest"], interpreted)
         if "scontext" not in fields or "tcontext" not in fields or "tclass" not in fields:
             continue
-        key = (float(m["ts"]), int(m["serial"]))
+        key = (stamp, int(m["serial"]))
         cwd, items = events.get(key, ("", []))
         permissive = fields.get("permissive")
         found.append(
@@ -150,6 +183,7 @@ def parse_records(text: str) -> list[Avc]:
                 line=line.strip(),
                 fields=fields,
                 path=_full_path(fields, cwd, items),
+                kind=kind,
             )
         )
     return found

@@ -75,7 +75,9 @@ def _interfaces(project: Project, headers: str | None) -> InterfaceIndex | None:
 
 def _fold_companions(classified: list[tuple[Avc, Classified]]) -> list[tuple[Avc, Classified]]:
     """A trial run (permissive=1) logs every step of a connect: the socket, resolv.conf, DNS, then the
-    name_connect. Those steps go with the site's network suggestion; without one they stay violations."""
+    name_connect. Those steps go with the site's network suggestion; without one they stay violations.
+    A record without permissive= (older kernels) folds too: enforced, the socket's denial would have
+    stopped the connect the suggestion comes from."""
     network: dict[str, Need] = {}
     for _, c in classified:
         if c.verdict == Verdict.SUGGESTION and c.need is not None and c.need.field == "network":
@@ -83,7 +85,7 @@ def _fold_companions(classified: list[tuple[Avc, Classified]]) -> list[tuple[Avc
     out = []
     for avc, c in classified:
         need = network.get(c.site)
-        if c.companion and avc.permissive and need is not None:
+        if c.companion and avc.permissive is not False and need is not None:
             c = Classified(c.site, Verdict.SUGGESTION, f"{c.reason.split(':')[0]}: a step of the connect {need}", need)
         out.append((avc, c))
     return out

@@ -1,4 +1,9 @@
-"""AVC records from an audit.log, and exact matching against an expectation."""
+"""AVC records from an audit.log, and exact matching against an expectation.
+
+The records are parsed by the audit tool's parser (sitepolicy/audit/records.py): one parser of AVC text in the
+product. The guest's verdicts use the kernel's own AVC records (``type=AVC``); userspace object managers'
+USER_AVC records (D-Bus, systemd) are left out here, as before.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +11,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_AVC = re.compile(
-    r"type=AVC msg=audit\((?P<ts>\d+\.\d+):(?P<serial>\d+)\): avc:\s+(?P<result>denied|granted)\s+"
-    r"\{ (?P<perms>[^}]*) \} for .*?scontext=(?P<scontext>\S+) tcontext=(?P<tcontext>\S+) "
-    r"tclass=(?P<tclass>\S+)(?: permissive=(?P<permissive>\d))?"
-)
+from ..audit.records import Avc, parse_records
 
-
-def _type_of(context: str) -> str:
-    parts = context.split(":")
-    return parts[2] if len(parts) > 2 else context
-
-
-@dataclass(frozen=True)
-class Avc:
-    timestamp: float
-    serial: int
-    denied: bool
-    permissions: frozenset[str]
-    scontext: str
-    tcontext: str
-    tclass: str
-    permissive: bool
-    line: str
-
-    @property
-    def source_type(self) -> str:
-        return _type_of(self.scontext)
-
-    @property
-    def target_type(self) -> str:
-        return _type_of(self.tcontext)
+__all__ = [
+    "Avc",
+    "AvcExpectation",
+    "Mark",
+    "between",
+    "in_window",
+    "merge",
+    "parse_audit_log",
+    "parse_marks",
+]
 
 
 @dataclass(frozen=True)
@@ -63,26 +49,8 @@ class AvcExpectation:
 
 
 def parse_audit_log(text: str) -> list[Avc]:
-    """Every AVC record of an audit.log, in file order."""
-    found = []
-    for line in text.splitlines():
-        m = _AVC.search(line)
-        if not m:
-            continue
-        found.append(
-            Avc(
-                timestamp=float(m["ts"]),
-                serial=int(m["serial"]),
-                denied=m["result"] == "denied",
-                permissions=frozenset(m["perms"].split()),
-                scontext=m["scontext"],
-                tcontext=m["tcontext"],
-                tclass=m["tclass"],
-                permissive=m["permissive"] == "1",
-                line=line.strip(),
-            )
-        )
-    return found
+    """Every kernel AVC record of an audit.log, in file order."""
+    return [a for a in parse_records(text) if a.kind == "AVC"]
 
 
 _MARK = re.compile(

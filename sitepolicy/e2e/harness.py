@@ -24,11 +24,12 @@ from .accel import Accel, Machine, detect_machine
 from .avc import merge, parse_audit_log, parse_marks
 from .guest import BootResult, boot, new_overlay
 from .image import GuestImage, ImageSpec, build_image
+from .phpfpm import build_stand_in
 from .policy import GuestPolicy, debian_policy
 from .report import Report, evaluate
 
 UPGRADE_RELEASE = "2"
-PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php", "trial.py", "mediawiki.py")
+PAYLOAD_FILES = ("run.sh", "runner.py", "probe.php", "trial.py", "mediawiki.py", "fpm_upgrade.py")
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,11 @@ def run_e2e(
     """
     policy = policy or debian_policy()
     with_trial = policy.target == debian_policy().target if trial is None else trial
-    optional = (*(("app",) if app else ()), *(("8",) if with_trial else ()))
+    # scenario php-fpm (issue 15): only where php-fpm is an RPM (Debian's is a .deb: no rpm trigger fires)
+    with_fpm = policy.target != debian_policy().target
+    if app and with_trial:  # boot 1 then installs MediaWiki twice (scenario app, and the trial site's)
+        boot_timeout = max(boot_timeout, 3000.0)
+    optional = (*(("app",) if app else ()), *(("8",) if with_trial else ()), *(("php-fpm",) if with_fpm else ()))
     build_dir = root / "build" / "e2e"
     work = build_dir / "run"
     timings: dict[str, float] = {}
@@ -179,17 +184,26 @@ def run_e2e(
     headers = str(policy.headers) if policy.headers else None
     trial_site = None
     if with_trial:
-        trial_site = trial_scenario.prepare(root, build_dir / "trial-project", policy.target, headers)
+        trial_site = trial_scenario.prepare(root, build_dir / "trial-project", policy.target, headers, app)
     trial_rpms: list[Path] = []
     if trial_site is not None:
         trial_rpms = trial_site.build("1", build_dir / "rpms-trial")
-        plan1["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms]}
+        plan1["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms],
+                          "app": trial_site.application.name}  # fmt: skip
+    fpm_rpms = build_stand_in(image.root, target, build_dir / "rpms-php-fpm") if with_fpm else []
+    if fpm_rpms:
+        plan1["php_fpm"] = {
+            "package": target.php_fpm_package,
+            "path": str(target.php_fpm),
+            "entry_type": "httpd_exec_t",  # what the site domains may enter (domain_entry_file)
+            "rpms": [p.name for p in fpm_rpms],
+        }
     started = time.monotonic()
     machine = detect_machine(image.kernel, accel)
     timings["accelerator probe"] = round(time.monotonic() - started, 1)
     disk = new_overlay(image, work / "root.qcow2")
 
-    boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second + trial_rpms), work, machine,
+    boot1 = boot(image, disk, _payload(work / "payload1", plan1, first + second + trial_rpms + fpm_rpms), work, machine,
                  name="boot1", timeout=boot_timeout)  # fmt: skip
     timings["boot 1 (scenarios 1-4, 7, 5a, 8a)"] = round(boot1.seconds, 1)
     between: list[dict[str, object]] = []
@@ -197,7 +211,8 @@ def run_e2e(
         started = time.monotonic()
         between = [trial_scenario.between_boots(trial_site, boot1.results / "audit.log")]
         trial_rpms = trial_site.build("2", build_dir / "rpms-trial-enforcing")
-        plan2["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms]}
+        plan2["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms],
+                          "app": trial_site.application.name}  # fmt: skip
         timings["between the boots: audit --apply, rebuild"] = round(time.monotonic() - started, 1)
     boot2 = boot(image, disk, _payload(work / "payload2", plan2, trial_rpms), work, machine, name="boot2",
                  timeout=boot_timeout)  # fmt: skip

@@ -18,6 +18,7 @@ SCENARIOS = {
     "7": "no back door: symlinks through nginx, egress without network, pool configurations (issue 12)",
     "8": "trial mode: a permissive site's needs, written by invoke audit --apply between the boots, "
     "run enforcing with zero denials (issue 16)",
+    "php-fpm": "a php-fpm RPM upgrade restarts every site pool once: confined, serving (issue 15)",
     "app": "a real application: MediaWiki + MariaDB through nginx, login, edit, upload served, mail (issue 14)",
 }
 

@@ -57,7 +57,8 @@ def report(e2e_run: E2ERun) -> Report:
     return e2e_run.report
 
 
-OPTIONAL = ("app", "8")  # run_e2e's optional scenarios: "app" when asked for, 8 on Debian's policy
+OPTIONAL = ("app", "8", "php-fpm")  # run_e2e's optional scenarios: "app" when asked for, 8 on Debian's policy,
+# php-fpm where php-fpm is an RPM (el9)
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

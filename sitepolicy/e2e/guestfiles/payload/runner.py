@@ -768,6 +768,8 @@ def main() -> int:
             if PLAN.get("app"):  # scenario app (issue 14), only when asked for: mediawiki.py
                 scenario_app()
             scenario5_upgrade()
+            if PLAN.get("php_fpm"):  # scenario php-fpm (issue 15): fpm_upgrade.py
+                __import__("fpm_upgrade").run(sys.modules[__name__])
             if PLAN.get("trial"):  # scenario 8 (issue 16): trial.py
                 __import__("trial").boot1(sys.modules[__name__])
         elif phase == "reboot":
