@@ -223,7 +223,7 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
             for kind in ("selinux", "php-fpm")
         ]
         + [f"sitepolicy-{s}-1.0-1.el9.src.rpm" for s in ("selinux.rskeens.com", "private.rskeens.com")]
-        # the runtime the -selinux packages require: it compiles nothing and is built here, not in mock
+        # the runtime the -selinux packages require (with the base module): built here, not in mock
         + ["sitepolicy-selinux-runtime-0.1.0-1.el9.noarch.rpm", "sitepolicy-selinux-runtime-0.1.0-1.el9.src.rpm"]
     )
     assert all(p.is_file() and p.is_relative_to(el9) for p in paths)
@@ -236,7 +236,7 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
         assert "build.log" in kept and "root.log" in kept and len([k for k in kept if k.endswith(".rpm")]) == 3
     selinux = read_package(el9 / "rpms" / "sitepolicy-selinux.rskeens.com-selinux-1.0-1.el9.noarch.rpm")
     assert "sitepolicy-target(el9)" in selinux.provides
-    assert "/usr/share/selinux/packages/targeted/sitepolicy_selinux_rskeens_com.pp.bz2" in selinux.files
+    assert "/usr/share/selinux/packages/targeted/sitepolicy_selinux_rskeens_com.cil.bz2" in selinux.files
     # The same packages as a local build of the same sources: the SRPM alone reproduces them.
     local = build_site(
         load_site(root / "sites.d/selinux.rskeens.com.yaml"),
