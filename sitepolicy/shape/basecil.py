@@ -52,8 +52,8 @@ class BaseNames:
         data = json.loads(text)
         return cls(
             tuple(data["attributes"]),
-            tuple(tuple(p) for p in data["perm_sets"]),  # type: ignore[misc]
-            tuple(tuple(p) for p in data["pairs"]),  # type: ignore[misc]
+            tuple(tuple(p) for p in data["perm_sets"]),
+            tuple(tuple(p) for p in data["pairs"]),
             data["placeholder_prefix"],
         )
 
@@ -79,24 +79,24 @@ class _Pair:
 
 def base_cil(compiled: str, names: BaseNames) -> str:
     """``compiled``: the pp converter's CIL of the base module. Returns the base module's CIL."""
-    PLACEHOLDER_PREFIX = names.placeholder_prefix
-    PERM_SETS = {p[2]: _PermSet(*p) for p in names.perm_sets}
-    PAIRS = {p[0]: _Pair(*p) for p in names.pairs}
+    placeholder_prefix = names.placeholder_prefix
+    perm_sets = {p[2]: _PermSet(*p) for p in names.perm_sets}
+    pair_defs = {p[0]: _Pair(*p) for p in names.pairs}
     attributes = set(names.attributes)
-    by_source = {p.source: p for p in PERM_SETS.values()}
-    targets = {p.target for p in PERM_SETS.values()}
+    by_source = {p.source: p for p in perm_sets.values()}
+    targets = {p.target for p in perm_sets.values()}
     placeholders = set(by_source) | targets
     out: list[str] = []
     filled: set[str] = set()
-    pair_of = {**{p.first: p for p in PAIRS.values()}, **{p.second: p for p in PAIRS.values()}}
-    macros: dict[str, list[str]] = {p.name: [] for p in PAIRS.values()}
+    pair_of = {**{p.first: p for p in pair_defs.values()}, **{p.second: p for p in pair_defs.values()}}
+    macros: dict[str, list[str]] = {p.name: [] for p in pair_defs.values()}
     for number, line in enumerate(compiled.splitlines(), 1):
         words = set(re.findall(r"[A-Za-z0-9_]+", line))
         pairs = {pair_of[w].name for w in words if w in pair_of}
         if pairs:
             if line.startswith(("(type ", "(roletype object_r ")):
                 continue  # the placeholders' declarations: the macro's parameters instead
-            if len(pairs) > 1 or line.startswith((" ", "\t", "(typeattributeset ")) or PLACEHOLDER_PREFIX in line:
+            if len(pairs) > 1 or line.startswith((" ", "\t", "(typeattributeset ")) or placeholder_prefix in line:
                 raise BaseCilError(f"base module line {number}: a pair placeholder where none may be: {line}")
             macros[pairs.pop()].append(line)
             continue
@@ -127,17 +127,17 @@ def base_cil(compiled: str, names: BaseNames) -> str:
             if not kept:
                 continue
             line = f"{members.group(1)}(typeattributeset {members.group(2)} ({' '.join(kept)}))"
-        if PLACEHOLDER_PREFIX in line:
+        if placeholder_prefix in line:
             raise BaseCilError(f"base module line {number}: a permission-set placeholder where none may be: {line}")
         out.append(line)
-    for pair in PAIRS.values():
+    for pair in pair_defs.values():
         if not macros[pair.name]:
             raise BaseCilError(f"the base module defines no rules for the pair {pair.name}")
         params = f"((type {pair.first}) (type {pair.second}))"
         out.append(f"(macro {pair.macro} {params}")
         out += [f"    {line}" for line in macros[pair.name]]
         out.append(")")
-    missing = sorted(p.name for p in PERM_SETS.values() if p.name not in filled)
+    missing = sorted(p.name for p in perm_sets.values() if p.name not in filled)
     if missing:
         raise BaseCilError(f"the base module defines no permissions for {', '.join(missing)}")
     return "\n".join(out) + "\n"
