@@ -103,7 +103,7 @@ def build_site(
     chosen = project.choose(names, all)
     if mock:
         try:
-            build_mock(project, names, all, mock, release, chain, _progress)
+            build_mock(project, names, all, mock, release, chain, _progress, headers=headers or None)
         except SitepolicyError:
             for built_for, source in zip(projects, sources):
                 if source is None:  # --no-verify: what mock did build is released, as such
