@@ -25,6 +25,18 @@ def test_cache_keys_follow_their_inputs() -> None:
     assert dataclasses.replace(spec, mirror="http://other.example/debian").rootfs_key() != spec.rootfs_key()
 
 
+def test_the_app_layer_is_keyed_on_the_base_tree_and_its_packages() -> None:
+    spec = ImageSpec(mirror="http://mirror.example/debian")
+    app = ImageSpec.default("http://mirror.example/debian", app=True)
+    # the app's packages are a layer: the base tree (and its debootstrap) is shared with the default image
+    assert app.rootfs_key() == spec.rootfs_key() and spec.tree_key() == spec.rootfs_key()
+    assert app.tree_key() == app.app_key() != app.rootfs_key() and app.image_key() != spec.image_key()
+    fewer = dataclasses.replace(app, app_packages=app.app_packages[1:])
+    assert fewer.app_key() != app.app_key() and fewer.image_key() != app.image_key()
+    new_base = dataclasses.replace(app, packages=(*app.packages, "strace"))
+    assert new_base.app_key() != app.app_key()
+
+
 def test_payload_is_a_whole_number_of_mib(tmp_path: Path) -> None:
     src = tmp_path / "payload"
     src.mkdir()
