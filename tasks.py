@@ -103,7 +103,7 @@ def build_site(
     chosen = project.choose(names, all)
     if mock:
         try:
-            build_mock(project, names, all, mock, release, chain, _progress)
+            build_mock(project, names, all, mock, release, chain, _progress, headers=headers or None)
         except SitepolicyError:
             for built_for, source in zip(projects, sources):
                 if source is None:  # --no-verify: what mock did build is released, as such
@@ -273,10 +273,13 @@ def submit(c, copr="", chroot=None, koji="", site=None, target="", release="1", 
         "policy_root": "a linked policy root of the target (ROOT/etc/selinux, ROOT/var/lib/selinux); only read",
         "headers": "the target's policy devel tree for the RPMs (default: ROOT/../devel)",
         "app": "also the real-application scenario (MediaWiki + MariaDB; a bigger guest image)",
+        "trial": "also scenario 8 (trial mode, audit --apply) on a target's policy (it always runs on Debian's)",
     }
 )
 @boundary
-def e2e(c, keep=False, accel="", mirror="", verbose=False, target="", policy_root="", headers="", app=False):
+def e2e(
+    c, keep=False, accel="", mirror="", verbose=False, target="", policy_root="", headers="", app=False, trial=False
+):
     """Boot an enforcing SELinux guest, install both example sites' RPMs, prove what works and what is denied."""
     from sitepolicy.e2e.accel import Accel
     from sitepolicy.e2e.harness import run_e2e
@@ -286,7 +289,13 @@ def e2e(c, keep=False, accel="", mirror="", verbose=False, target="", policy_roo
         policy = guest_policy(target or None, Path(policy_root) if policy_root else None,
                               Path(headers) if headers else None)  # fmt: skip
         run = run_e2e(
-            ROOT, keep=keep, policy=policy, accel=Accel(accel) if accel else None, mirror=mirror or None, app=app
+            ROOT,
+            keep=keep,
+            policy=policy,
+            accel=Accel(accel) if accel else None,
+            mirror=mirror or None,
+            app=app,
+            trial=True if trial else None,
         )
     except ValueError as exc:  # an --accel that is neither kvm nor tcg
         raise SitepolicyError(str(exc)) from None

@@ -128,7 +128,14 @@ def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
         # and their ini files (the directories it watches, and the files it acts on, as one grep -E -x pattern).
         "php_trigger_dirs": sorted({str(target.php_fpm.parent), *(str(d) for d, _suffix in target.php_extensions)}),
         "php_trigger_pattern": _php_trigger_pattern(target),
+        "base_interface": _base_interface(),
     }
+
+
+def _base_interface() -> str:
+    from .shape.names import BASE_INTERFACE
+
+    return BASE_INTERFACE
 
 
 def _ere(text: str) -> str:
@@ -168,6 +175,7 @@ def site_context(site: Site, target: Target, release: str = "1") -> dict[str, An
         "tool_version": __version__,
         "selinux_context": f"system_u:system_r:{names.domain}:s0",
         "runtime": runtime_context(target),
+        "base_interface": _base_interface(),
         "site_identity": fingerprint.identity(site),
         # In the pool user's GECOS: %pre reuses an existing account only when it carries this.
         "account_marker": f"sitepolicy pool of {site.name}",
@@ -208,7 +216,7 @@ class SiteSources:
 def render_site(site: Site, target: Target) -> SiteSources:
     """The one render of a site per build: its digest and its package are both taken from this."""
     context = site_context(site, target, RELEASE_PLACEHOLDER)
-    policy = _policy(context, site, POLICY_TEMPLATES)
+    policy = render_site_module(site)
     files = _package_files(context, site, SPEC_TEMPLATES)
     spec = _spec(context, [*policy.files, *files.files], SPEC_TEMPLATES)
     return SiteSources(site, target, policy, files, spec)
@@ -264,11 +272,19 @@ def render_template(template: str, **context: object) -> str:
 
 
 def render_runtime(target: Target, release: str, templates: Path = SPEC_TEMPLATES) -> Rendered:
-    """sitepolicy-selinux-runtime's reconcile script and spec, for one target."""
-    context = runtime_context(target, release)
+    """sitepolicy-selinux-runtime's reconcile script, the base module's sources (issue 11: its %build compiles
+    them against the target's headers and basecil.py turns the result into the base CIL) and its spec."""
+    from .shape import basecil
+    from .shape.names import BASE_MODULE, base_names
+
+    base = render_base(target)
+    context = {**runtime_context(target, release), "base": base_context(target)["base"], "base_sources": base.files}
     return Rendered(
         {
             "reconcile": _environment(templates / "files").get_template("reconcile.j2").render(context),
+            **base.files,
+            "basecil.py": Path(basecil.__file__).read_text(),
+            f"{BASE_MODULE}.names.json": base_names().to_json() + "\n",
             f"{RUNTIME_PACKAGE}.spec": _environment(templates).get_template("runtime.spec.j2").render(context),
         }
     )
@@ -347,3 +363,15 @@ def render_site_cil(site: Site, templates: Path = POLICY_TEMPLATES) -> Rendered:
     """The site's policy module as CIL, named after the module."""
     text = _environment(templates).get_template("site.cil.j2").render(site_cil_context(site))
     return Rendered({f"{site.names.module}.cil": text})
+
+
+def render_site_module(site: Site, templates: Path = POLICY_TEMPLATES) -> Rendered:
+    """What a site's -selinux package is built from (issue 11's shape): its CIL module and the file contexts
+    reconcile relabels from (the module's filecons as .fc lines; the build proves the two the same)."""
+    from .package.filecontexts import intended
+
+    lines = [
+        (e.regex, *([e.file_type] if e.file_type else []), f"system_u:object_r:{e.type}:s0") for e in intended(site)
+    ]
+    contexts = "".join("\t".join(line) + "\n" for line in lines)
+    return Rendered({**render_site_cil(site, templates).files, f"{site.names.module}.contexts": contexts})

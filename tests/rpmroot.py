@@ -123,7 +123,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         -s) store=$2; shift ;;
         -X) priority=$2; shift ;;
-        -i) m=${{2##*/}}; m=${{m%%.bz2}}; m=${{m%%.pp}}; ops="$ops i:$m"; shift ;;
+        -i) m=${{2##*/}}; m=${{m%%.bz2}}; m=${{m%%.pp}}; m=${{m%%.cil}}; ops="$ops i:$m"; shift ;;
         -r) ops="$ops r:$2"; shift ;;
     esac
     shift

@@ -459,6 +459,7 @@ def test_user_avc_of_dbus_and_systemd_are_violations_and_hex_names_are_decoded(t
 
 # --------------------------------------------------------------------------- the application's own directories
 
+EL9_TRIAL_LOG = DATA / "e2e-el9-trial-boot1.audit.log"  # recorded: boot 1 of scenario 8 on el9's policy, 2026-11-30
 MEDIAWIKI_MODEL_LOG = DATA / "mediawiki-trial-model.audit.log"  # hand-written, modelled on the recorded trial log
 MEDIAWIKI_TRIAL = TRIAL.replace("writable:\n  - uploads\n", "writable:\n  - cache\n")
 
@@ -486,6 +487,7 @@ def test_a_directory_the_application_made_is_cut_off_and_an_entry_takes_its_even
     ("app_image", "log", "after"),
     [
         (False, TRIAL_LOG, {"writable": ["uploads", "cache"], "network": ["redis"]}),
+        (False, EL9_TRIAL_LOG, {"writable": ["uploads", "cache"], "network": ["redis"]}),
         (True, MEDIAWIKI_MODEL_LOG, {"writable": ["cache", "uploads"], "network": ["database"]}),
     ],
 )

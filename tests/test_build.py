@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import bz2
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from policy_tools import declared_types, module_cil
+from policy_tools import declared_types
 
 from sitepolicy.errors import SitepolicyError
 from sitepolicy.inspect import PackageInfo, check_scriptlets_expanded, read_package, read_payload_file
-from sitepolicy.package.filecontexts import compiled_text as compiled_fc_text
 from sitepolicy.package.filecontexts import intended as intended_fc
 from sitepolicy.package.filecontexts import parse as parse_fc
 from sitepolicy.package.rpmbuild import rebuild
+from sitepolicy.verify.modules import cil_file_contexts
+from sitepolicy.verify.policyroot import link_policy
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -49,10 +51,8 @@ def test_selinux_package_files(build, target):
             [
                 doc,
                 f"{doc}/BUILDINFO",
-                f"{doc}/{n.module}.fc",
-                f"{doc}/{n.module}.if",
-                f"{doc}/{n.module}.te",
-                f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2",
+                f"{doc}/{n.module}.cil",  # the module's readable source (issue 11: CIL, no m4)
+                f"/usr/share/selinux/packages/{target.store}/{n.module}.cil.bz2",
                 f"/usr/share/sitepolicy/fc/{target.store}/{n.module}.fc",
                 f"/var/lib/selinux/{target.store}/active/modules/200/{n.module}",
             ]
@@ -100,6 +100,7 @@ def test_requires(build, target, headers):
     floor = f"selinux-policy-{target.store} >= {headers.policy_version.value}"
     assert sel.count(floor) == 2 and f"selinux-policy-{target.store}" not in sel and "policycoreutils" in sel
     assert "sitepolicy-selinux-runtime >= 0.1.0" in sel
+    assert f"sitepolicy-base({target.store}) = 1" in sel  # the runtime whose base module this CIL links with
     assert f"sitepolicy-target({target.name})" in pkgs["selinux"].provides
 
 
@@ -120,7 +121,7 @@ def test_selinux_scriptlets_install_at_priority_200_and_remove_only_on_erase(bui
     n = build.site.names
     post = packages(build)["selinux"].scriptlets["postin"]
     postun = packages(build)["selinux"].scriptlets["postun"]
-    install = f"-X 200 -i /usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"
+    install = f"-X 200 -i /usr/share/selinux/packages/{target.store}/{n.module}.cil.bz2"
     assert install in post and "semodule -n" in post
     # the direct install runs only without the runtime, whose trigger batches it otherwise
     assert "if [ ! -x /usr/libexec/sitepolicy/reconcile ]; then" in post.split("semodule")[0]
@@ -157,21 +158,25 @@ def test_unexpanded_macro_is_caught_in_a_real_package(tmp_path):
         check_scriptlets_expanded(read_package(built))
 
 
-def test_policy_module_is_valid_and_declares_the_site_types(build, target, tmp_path):
+def test_policy_module_is_valid_and_declares_the_site_types(build, target, tmp_path, example_runtime):
+    """The shipped CIL module links with the runtime's base module (issue 11) into a copy of the host's policy,
+    declares exactly the site's types, and its file contexts are the ones reconcile relabels from."""
     n = build.site.names
     sel = next(p for p in build.rpms if ".rskeens.com-selinux-" in p.name)
-    pp = tmp_path / f"{n.module}.pp.bz2"
-    pp.write_bytes(read_payload_file(sel, f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"))
+    cil = tmp_path / f"{n.module}.cil.bz2"
+    cil.write_bytes(read_payload_file(sel, f"/usr/share/selinux/packages/{target.store}/{n.module}.cil.bz2"))
     shipped_fc = read_payload_file(sel, f"/usr/share/sitepolicy/fc/{target.store}/{n.module}.fc").decode()
-    # reconcile relabels from the file contexts as compiled into the module, which are the intended ones.
+    # reconcile relabels from the file contexts the module holds, which are the intended ones.
     assert parse_fc(shipped_fc, "shipped") == intended_fc(build.site)
-    assert compiled_fc_text(pp.read_bytes()).rstrip("\n").endswith(shipped_fc.rstrip("\n"))
+    text = bz2.decompress(cil.read_bytes()).decode()
+    assert parse_fc(cil_file_contexts(text), "cil") == intended_fc(build.site)
     mail_helper = {n.mail_helper} if build.site.mail else set()  # declared only with `mail: sendmail`
-    assert declared_types(module_cil(pp)) == set(n.types.values()) | mail_helper
-    plain = tmp_path / f"{n.module}.pp"
-    subprocess.run(["bunzip2", "-k", str(pp)], check=True)
-    subprocess.run(["semodule_unpackage", str(plain), str(tmp_path / "m.mod"), str(tmp_path / "m.fc")], check=True)
-    fc = (tmp_path / "m.fc").read_text()
+    assert declared_types(text) == set(n.types.values()) | mail_helper
+    base = tmp_path / "sitepolicy_base.cil.bz2"
+    member = f"/usr/share/selinux/packages/{target.store}/sitepolicy_base.cil.bz2"
+    base.write_bytes(read_payload_file(example_runtime.rpms[0], member))
+    linked = link_policy(tmp_path / "root", target.store, [base, cil])
+    fc = linked.file_contexts.read_text()
     assert f"{build.site.docroot.as_posix().replace('.', chr(92) + '.')}(/.*)?" in fc
 
 
@@ -179,9 +184,8 @@ def test_package_documents_its_sources_and_build(build, target, headers):
     n = build.site.names
     sel = next(p for p in build.rpms if "-selinux-" in p.name.removeprefix(n.package))
     doc = f"/usr/share/doc/{n.selinux_package}-1.0"
-    for ext in ("te", "fc", "if"):
-        shipped = read_payload_file(sel, f"{doc}/{n.module}.{ext}").decode()
-        assert shipped == (build.sources / f"{n.module}.{ext}").read_text()
+    shipped = read_payload_file(sel, f"{doc}/{n.module}.cil").decode()
+    assert shipped == (build.sources / f"{n.module}.cil").read_text()
     info = dict(line.split("=", 1) for line in read_payload_file(sel, f"{doc}/BUILDINFO").decode().splitlines())
     assert info["target"] == target.name and info["store"] == target.store and info["site"] == build.site.name
     assert info["headers"].startswith(("selinux-policy-dev ", "selinux-policy-devel "))

@@ -170,7 +170,9 @@ def mock_build(
         project = Project(root)
         el9 = project.with_target("el9")
         try:
-            build_mock(project, [], True, [CONFIG], release, chain, lines.append, replay)
+            # the runtime is built here, its base module against el9's headers (issue 11)
+            headers = replay.headers or shared_target("el9") / "devel"
+            build_mock(project, [], True, [CONFIG], release, chain, lines.append, replay, str(headers))
         finally:  # released as --no-verify releases them, also what was built when another site failed
             verify_built(el9, None, list(project.sites))
         paths: list[Path] | Exception = current_outputs(el9, list(project.sites))
@@ -199,7 +201,7 @@ def test_mock_packages_are_verified_against_a_policy_root(tmp_path):
     el9 = project.with_target("el9")
     source = verify_source(el9, str(el9_tree / "root"), False, "build-site")
     assert source is not None and source.live_root == (el9_tree / "root").resolve()
-    build_mock(project, [], True, [CONFIG], "1", False, lambda line: None, replay)
+    build_mock(project, [], True, [CONFIG], "1", False, lambda line: None, replay, str(el9_tree / "devel"))
     assert not list((root / "build/el9/rpms").glob("*.rpm"))  # waiting for verify
     verified = verify_built(el9, source, list(project.sites))
     assert verified is not None
@@ -221,7 +223,7 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
             for kind in ("selinux", "php-fpm")
         ]
         + [f"sitepolicy-{s}-1.0-1.el9.src.rpm" for s in ("selinux.rskeens.com", "private.rskeens.com")]
-        # the runtime the -selinux packages require: it compiles nothing and is built here, not in mock
+        # the runtime the -selinux packages require (with the base module): built here, not in mock
         + ["sitepolicy-selinux-runtime-0.1.0-1.el9.noarch.rpm", "sitepolicy-selinux-runtime-0.1.0-1.el9.src.rpm"]
     )
     assert all(p.is_file() and p.is_relative_to(el9) for p in paths)
@@ -234,7 +236,7 @@ def test_mock_success_lands_in_build_like_a_local_build(tmp_path):
         assert "build.log" in kept and "root.log" in kept and len([k for k in kept if k.endswith(".rpm")]) == 3
     selinux = read_package(el9 / "rpms" / "sitepolicy-selinux.rskeens.com-selinux-1.0-1.el9.noarch.rpm")
     assert "sitepolicy-target(el9)" in selinux.provides
-    assert "/usr/share/selinux/packages/targeted/sitepolicy_selinux_rskeens_com.pp.bz2" in selinux.files
+    assert "/usr/share/selinux/packages/targeted/sitepolicy_selinux_rskeens_com.cil.bz2" in selinux.files
     # The same packages as a local build of the same sources: the SRPM alone reproduces them.
     local = build_site(
         load_site(root / "sites.d/selinux.rskeens.com.yaml"),

@@ -412,7 +412,7 @@ def test_dnf_installs_both_sites_from_the_signed_repository(
     assert all(any(p == r or p.startswith(r + "/") for r in relabel_paths) for p in restored[0]), restored
     for build in example_builds.values():
         site, n = build.site, build.site.names
-        pp = f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2"
+        pp = f"/usr/share/selinux/packages/{target.store}/{n.module}.cil.bz2"
         for path in (pp, f"/usr/lib/systemd/system/{n.unit}", str(site.fpm_config), str(site.sessions_dir)):
             assert (dnf.root / path.lstrip("/")).exists(), path
         # However the scriptlets batch them: the module goes in once, at priority 200, into the store.

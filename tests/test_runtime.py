@@ -63,10 +63,14 @@ def test_reconcile_checks_its_records_against_a_real_store(runtime, example_buil
     again, and a record of a module removed by hand is dropped instead of failing every run."""
     root = RpmRoot(tmp_path / "root", target.store, keep_store=False)  # this test plays the store by hand
     assert root.rpm("-i", build_host_package(tmp_path / "host", target), *runtime.rpms).returncode == 0
+    # The runtime's own file trigger installs its base module (issue 11), which the site's CIL module needs.
+    (base_call,) = [c for c in root.calls() if c.tool == "semodule"]
+    base = f"/usr/share/selinux/packages/{target.store}/sitepolicy_base.cil.bz2"
+    assert base_call.args == ("-n", "-s", target.store, "-X", "200", "-i", base)
     build = example_builds["selinux.rskeens.com"]
     module = build.site.names.module
     sel = next(p for p in build.rpms if p.name.startswith(build.site.names.selinux_package + "-1"))
-    pp = f"/usr/share/selinux/packages/{target.store}/{module}.pp.bz2"
+    pp = f"/usr/share/selinux/packages/{target.store}/{module}.cil.bz2"
     (root.path / pp.lstrip("/")).write_bytes(read_payload_file(sel, pp))
 
     def reconcile() -> list[tuple[str, ...]]:
@@ -78,13 +82,13 @@ def test_reconcile_checks_its_records_against_a_real_store(runtime, example_buil
     (call,) = reconcile()
     assert call == ("-n", "-s", target.store, "-X", "200", "-i", pp)
     policy = make_policy_root(tmp_path / "policy")
-    argv = semodule_argv_for_replay(root.calls()[0], root.path, policy)
-    subprocess.run(argv, check=True, capture_output=True)
+    for replayed in (base_call, root.calls()[0]):
+        subprocess.run(semodule_argv_for_replay(replayed, root.path, policy), check=True, capture_output=True)
     assert module in store_modules(policy, target.store)
 
     assert reconcile() == []  # recorded, and no real store to contradict it
     active = root.path / "var/lib/selinux" / target.store / "active"
-    (active / "modules/200").mkdir(parents=True)
+    (active / "modules/200/sitepolicy_base").mkdir(parents=True)
     (active / "policy.kern").write_bytes(b"")
     assert reconcile() == [call]  # the real store lacks it: installed again
     (active / "modules/200" / module).mkdir()
@@ -118,7 +122,7 @@ def test_reconcile_asks_restorecon_whether_it_has_threads(runtime, example_build
     site, n = build.site, build.site.names
     sel = next(p for p in build.rpms if p.name.startswith(n.selinux_package + "-1"))
     for member in (
-        f"/usr/share/selinux/packages/{target.store}/{n.module}.pp.bz2",
+        f"/usr/share/selinux/packages/{target.store}/{n.module}.cil.bz2",
         f"/usr/share/sitepolicy/fc/{target.store}/{n.module}.fc",
     ):
         (root.path / member.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)

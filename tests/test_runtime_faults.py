@@ -210,11 +210,21 @@ class Host:
             assert (result.returncode != 0) == bad, f"{argv}: {result.stdout}{result.stderr}"
 
     def real_modules(self) -> set[str]:
-        return {m for m in store_modules(self.policy, self.store) if m.startswith("sitepolicy_")}
+        return sites_only({m for m in store_modules(self.policy, self.store) if m.startswith("sitepolicy_")})
 
     def modules(self) -> set[str]:
         """What the stand-in's store holds."""
-        return {m for m in self.root.store_modules() if m.startswith("sitepolicy_")}
+        return sites_only({m for m in self.root.store_modules() if m.startswith("sitepolicy_")})
+
+
+BASE = "sitepolicy_base"
+
+
+def sites_only(modules: set[str]) -> set[str]:
+    """The site modules of a store; never one without the runtime's base module (issue 11)."""
+    sites = modules - {BASE}
+    assert not sites or BASE in modules, f"site modules without {BASE}: {sites}"
+    return sites
 
 
 def existing(host: Host, site: Site) -> set[str]:
@@ -253,6 +263,10 @@ def test_a_module_that_never_links_holds_back_only_itself(builds, tmp_path, targ
     semodules = semodule_calls(calls)
     assert operations(semodules[0]) == ({module(A), module(B), bad}, set())
     assert len(semodules) == 5, [c.args for c in semodules]
+    # The runtime's new base module (issue 11) is in every call, and every half, until one went in: the sites'
+    # CIL modules link only with it (the replay below proves each verdict with the real semodule).
+    with_base = [any(a.endswith(f"/{BASE}.cil.bz2") for a in c.args) for c in semodules]
+    assert with_base == [True, True, False, False, False], [c.args for c in semodules]
     assert host.modules() == {module(A), module(B)}
     assert [c.tool for c in calls].count("load_policy") == 1
     assert relabelled(calls) == [all_paths(builds.sites[(A, 1)]) | all_paths(builds.sites[(B, 1)])]
@@ -339,16 +353,23 @@ def test_a_failed_relabel_or_load_is_retried_and_the_unit_then_starts(builds, tm
 
 
 def test_noscripts_and_notriggers_leave_nothing_unseen(builds, tmp_path, target):
-    """A site installed without the runtime, the runtime's triggers skipped, the site erased with its scripts
-    and triggers skipped: --status shows every module the store holds that no installed package has."""
+    """The runtime and a site installed with their triggers skipped, then a site erased with its scripts and
+    triggers skipped: --status shows every module the store lacks or holds that no installed package has.
+    (A site's CIL module links only with the runtime's base, issue 11: the base is pending with it.)"""
     host = Host(tmp_path, builds, target.store)
     a, b = builds.sites[(A, 1)].names, builds.sites[(B, 1)].names
-    calls, _ = host.rpm("-i", "--nodeps", builds.selinux[(A, 1)])  # its own %post installs it
-    host.replay(calls)
     host.rpm("-i", "--notriggers", builds.runtime)
-    assert host.status().stdout == f"install {a.module}\n"  # not yet recorded by the runtime
+    assert host.status().stdout == f"install {BASE}\n"  # not yet installed by the runtime
+    calls, _ = host.rpm("-i", "--noscripts", "--notriggers", builds.selinux[(A, 1)])
+    assert calls == [] and set(host.status().stdout.splitlines()) == {f"install {BASE}", f"install {a.module}"}
+    retry = host.reconcile()
+    assert retry.returncode == 0, retry.stderr
+    calls = host.root.calls()
+    (call,) = semodule_calls(calls)
+    assert operations(call) == ({a.module}, set()) and call.args.count("-i") == 2  # the base in the same call
+    host.replay(calls)
     calls, _ = host.rpm("-i", "--noscripts", "--notriggers", builds.selinux[(B, 1)])
-    assert calls == [] and host.status().stdout == f"install {a.module}\ninstall {b.module}\n"
+    assert calls == [] and host.status().stdout == f"install {b.module}\n"
     host.rpm("-e", "--noscripts", "--notriggers", "--nodeps", a.selinux_package)
     status = host.status()
     assert status.returncode == 1 and status.stdout == f"install {b.module}\nremove {a.module}\n"

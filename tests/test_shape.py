@@ -5,8 +5,11 @@ proof of verify, on Debian's policy and on each ../shared target policy."""
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +20,11 @@ from sitepolicy.definition.site import load_sites, site_from_mapping
 from sitepolicy.errors import SitepolicyError, ToolError
 from sitepolicy.package.headers import Headers, resolve_headers
 from sitepolicy.render import cil_string, render_site_cil
+from sitepolicy.shape import basecil
 from sitepolicy.shape.base import compile_base
-from sitepolicy.shape.basecil import BaseCilError, base_cil
+from sitepolicy.shape.basecil import BaseCilError, BaseNames, base_cil
 from sitepolicy.shape.equivalence import SiteView, differences, policy_views, site_types
-from sitepolicy.shape.names import BASE_MODULE, base_attributes
+from sitepolicy.shape.names import BASE_MODULE, base_attributes, base_names
 from sitepolicy.targets import PROFILES, host_target
 from sitepolicy.tools import run
 from sitepolicy.verify import verify_modules
@@ -78,11 +82,13 @@ COMPILED = """(type sitepolicy_domain)
 """
 
 
-def test_the_base_cil_turns_placeholders_into_attributes_and_permission_sets(monkeypatch):
-    from sitepolicy.shape import basecil
+def _exec_only() -> BaseNames:
+    names = base_names()
+    return dataclasses.replace(names, perm_sets=tuple(p for p in names.perm_sets if p[2] == "sitepolicy_exec_perms"))
 
-    monkeypatch.setattr(basecil, "PERM_SETS", {"exec": basecil.PERM_SETS["exec"]})
-    out = base_cil(COMPILED)
+
+def test_the_base_cil_turns_placeholders_into_attributes_and_permission_sets(tmp_path):
+    out = base_cil(COMPILED, _exec_only())
     assert out.splitlines() == [
         "(typeattribute sitepolicy_domain)",
         "(roletype object_r sitepolicy_domain)",
@@ -96,13 +102,35 @@ def test_the_base_cil_turns_placeholders_into_attributes_and_permission_sets(mon
         ")",
     ]
     with pytest.raises(BaseCilError, match="placeholder"):
-        base_cil(COMPILED + "(allow httpd_t sitepolicy_perm_exec_on (file (read)))\n")
+        base_cil(COMPILED + "(allow httpd_t sitepolicy_perm_exec_on (file (read)))\n", _exec_only())
     with pytest.raises(BaseCilError, match="onto"):
-        base_cil(COMPILED + "(allow sitepolicy_perm_exec httpd_t (file (read)))\n")
+        base_cil(COMPILED + "(allow sitepolicy_perm_exec httpd_t (file (read)))\n", _exec_only())
     with pytest.raises(BaseCilError, match="pair placeholder"):
-        base_cil(COMPILED + "(typeattributeset domain (sitepolicy_pair_mail_on))\n")
+        base_cil(COMPILED + "(typeattributeset domain (sitepolicy_pair_mail_on))\n", _exec_only())
     with pytest.raises(BaseCilError, match="no permissions"):
-        base_cil(COMPILED.replace("(allow sitepolicy_perm_exec sitepolicy_perm_exec_on (file (entrypoint)))\n", ""))
+        base_cil(
+            COMPILED.replace("(allow sitepolicy_perm_exec sitepolicy_perm_exec_on (file (entrypoint)))\n", ""),
+            _exec_only(),
+        )
+    # The same file runs without sitepolicy, as the runtime package's %build runs it: names as JSON.
+    script = tmp_path / "basecil.py"
+    script.write_text(Path(basecil.__file__).read_text())
+    (tmp_path / "names.json").write_text(_exec_only().to_json())
+    ran = subprocess.run(
+        [sys.executable, "-I", str(script), str(tmp_path / "names.json")],
+        input=COMPILED,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0 and ran.stdout == out, ran.stderr
+    bad = subprocess.run(
+        [sys.executable, "-I", str(script), str(tmp_path / "names.json")],
+        input=COMPILED + "(allow httpd_t sitepolicy_perm_exec_on (file (read)))\n",
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "placeholder" in bad.stderr and not bad.stdout
 
 
 def _view(rules: set[tuple[str, str, str, str, str]]) -> SiteView:

@@ -171,10 +171,17 @@ class Host:
         assert result.returncode == 0, f"{argv}: {result.stdout}{result.stderr}"
 
     def modules(self) -> set[str]:
-        return {m for m in store_modules(self.policy, self.store) if m.startswith("sitepolicy_")}
+        """The site modules in the policy store; never one without the base module (issue 11)."""
+        found = {m for m in store_modules(self.policy, self.store) if m.startswith("sitepolicy_")}
+        sites = found - {BASE}
+        assert not sites or BASE in found, f"site modules without {BASE}: {sites}"
+        return sites
 
     def status(self) -> subprocess.CompletedProcess[str]:
         return self.root.chroot("/usr/libexec/sitepolicy/reconcile", "--status")
+
+
+BASE = "sitepolicy_base"  # the runtime's base module: installed with the first site, in the same call
 
 
 def module(name: str) -> str:
@@ -190,8 +197,8 @@ def operations(call: Call) -> tuple[set[str], set[str]]:
     assert call.args[:5] == ("-n", "-s", "default", "-X", "200"), call
     assert len(call.args) % 2 == 1, call  # every -i/-r has its argument
     pairs = list(zip(call.args[5::2], call.args[6::2]))
-    installs = {Path(arg).name.removesuffix(".pp.bz2") for op, arg in pairs if op == "-i"}
-    removes = {arg for op, arg in pairs if op == "-r"}
+    installs = {Path(arg).name.split(".")[0] for op, arg in pairs if op == "-i"} - {BASE}  # .cil.bz2 or .pp.bz2
+    removes = {arg for op, arg in pairs if op == "-r"} - {BASE}
     assert {op for op, _ in pairs} <= {"-i", "-r"}
     return installs, removes
 
@@ -288,22 +295,24 @@ def test_failed_semodule_stays_pending_and_the_next_transaction_completes_it(bui
 
 
 def test_without_the_runtime_a_site_installs_itself_and_ends_the_same(builds, tmp_path, target):
-    """--nodeps without the runtime: the site's own %post installs it; the runtime adopts it later."""
+    """--nodeps without the runtime: the site's own %post tries to install it; a CIL module links only with
+    the runtime's base (issue 11), so on a host without it that call fails and %post says why (never silently
+    inert); the runtime then installs the base and the site in one call."""
     host = Host(tmp_path, builds, "rpm", target.store)
     a = SITES[0]
+    host.root.fail_next("semodule")  # what the real semodule answers here (replayed below)
     result = host.root.rpm("-i", "--nodeps", builds.rpms[(a, 1)])
-    assert result.returncode == 0, result.stderr
+    assert "links only with the base module of sitepolicy-selinux-runtime" in result.stderr, result.stderr
     calls = host.root.calls()
     (call,) = semodule_calls(calls)
     assert operations(call) == ({module(a)}, set())
-    assert [x.tool for x in calls].count("load_policy") == 1
-    assert set().union(*relabelled(calls)) == {str(p) for p in builds.sites[(a, 1)].relabel_paths}
-    host.replay(call)
-    assert host.modules() == {module(a)}
+    argv = semodule_argv_for_replay(call, host.root.path, host.policy)
+    assert subprocess.run(argv, capture_output=True, text=True, check=False).returncode != 0  # no base: no link
+    assert host.modules() == set()
 
     calls, _ = host.transaction(runtime=True)  # the runtime's trigger takes over what is on disk
     (call,) = semodule_calls(calls)
-    assert operations(call) == ({module(a)}, set())
+    assert operations(call) == ({module(a)}, set()) and call.args.count("-i") == 2  # the base with it
     host.replay(call)
     assert host.modules() == {module(a)}
 

@@ -16,6 +16,7 @@ from conftest import compiled_from, invoke, make_project
 from policy_tools import compile_module
 
 from sitepolicy.definition.site import Site, site_from_mapping
+from sitepolicy.inspect import read_payload_file
 from sitepolicy.project import TargetLayout
 from sitepolicy.render import render_policy
 from sitepolicy.verify import verify_modules
@@ -64,16 +65,27 @@ def example_modules(example_builds, target, tmp_path):
     return modules_from_rpms(layout, [b.site for b in example_builds.values()], tmp_path / "modules")
 
 
+def example_base(example_runtime, target, tmp_path) -> Path:
+    """The runtime's base module (issue 11): the sites' CIL modules link only with it."""
+    member = f"/usr/share/selinux/packages/{target.store}/sitepolicy_base.cil.bz2"
+    out = tmp_path / "sitepolicy_base.cil.bz2"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(read_payload_file(example_runtime.rpms[0], member))
+    return out
+
+
 def failures(report, proof: Proof) -> list[Finding]:
     return [f for f in report.failures if f.proof == proof]
 
 
 @pytest.fixture(scope="module")
-def examples_verified(example_builds, target, tmp_path_factory):
-    """Both example sites from their built RPMs, linked and proven once; the live trees hashed around it."""
+def examples_verified(example_builds, example_runtime, target, tmp_path_factory):
+    """Both example sites from their built RPMs, linked and proven once (with the runtime's base module);
+    the live trees hashed around it."""
     tmp = tmp_path_factory.mktemp("verify")
+    base = example_base(example_runtime, target, tmp)
     before = {top: tree_digest(top) for top in LIVE_TREES}
-    result = verify_modules(example_modules(example_builds, target, tmp), target.store, tmp / "verify")
+    result = verify_modules(example_modules(example_builds, target, tmp), target.store, tmp / "verify", base=base)
     after = {top: tree_digest(top) for top in LIVE_TREES}
     return result, before, after, tmp
 
@@ -116,7 +128,8 @@ def test_second_verify_of_the_same_modules_does_not_relink(examples_verified, ex
     result, _, _, tmp = examples_verified
     kern = result.policy_root / "var/lib/selinux" / target.store / "active/policy.kern"
     stamp = (result.policy_root.stat().st_ino, kern.stat().st_mtime_ns)
-    again = verify_modules(example_modules(example_builds, target, tmp / "again"), target.store, tmp / "verify")
+    modules = example_modules(example_builds, target, tmp / "again")
+    again = verify_modules(modules, target.store, tmp / "verify", base=tmp / "sitepolicy_base.cil.bz2")
     assert not again.relinked and again.key == result.key
     assert (result.policy_root.stat().st_ino, kern.stat().st_mtime_ns) == stamp
     assert again.report.as_dict()["matrix"] == result.report.as_dict()["matrix"]
@@ -125,13 +138,14 @@ def test_second_verify_of_the_same_modules_does_not_relink(examples_verified, ex
 def test_cache_key_follows_every_module_and_definition(examples_verified, example_builds, target, tmp_path):
     result, *_ = examples_verified
     modules = example_modules(example_builds, target, tmp_path)
-    assert cache_key(modules, target.store) == result.key
-    changed = tmp_path / "changed.pp.bz2"
+    base = result.policy_root.parent.parent / "sitepolicy_base.cil.bz2"  # examples_verified's tmp
+    assert cache_key(modules, target.store, base=base) == result.key
+    changed = tmp_path / "changed.cil.bz2"
     changed.write_bytes(modules[0].path.read_bytes() + b"\0")
-    assert cache_key([SiteModule(modules[0].site, changed), *modules[1:]], target.store) != result.key
+    assert cache_key([SiteModule(modules[0].site, changed), *modules[1:]], target.store, base=base) != result.key
     moved = dataclasses.replace(modules[1].site, docroot=PurePosixPath("/srv/www/elsewhere"))
-    assert cache_key([modules[0], SiteModule(moved, modules[1].path)], target.store) != result.key
-    assert cache_key(modules[:1], target.store) != result.key
+    assert cache_key([modules[0], SiteModule(moved, modules[1].path)], target.store, base=base) != result.key
+    assert cache_key(modules[:1], target.store, base=base) != result.key
 
 
 @pytest.mark.parametrize(

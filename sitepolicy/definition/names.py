@@ -21,7 +21,8 @@ SELINUX_PREFIX = "sitepolicy_"
 PACKAGE_PREFIX = "sitepolicy-"
 SELINUX_SUFFIX = "-selinux"  # the binary package with the policy module
 PHP_FPM_SUFFIX = "-php-fpm"  # the binary package with the pool and its unit
-MODULE_SUFFIX = ".pp.bz2"  # a compiled module as a -selinux package installs it
+MODULE_SUFFIX = ".cil.bz2"  # a site's CIL module as its -selinux package installs it (issue 11's shape)
+LEGACY_MODULE_SUFFIX = ".pp.bz2"  # a compiled module, as -selinux packages before issue 11 installed it
 
 # sitepolicy-selinux-runtime: one per target; every -selinux package requires it (specs/runtime.spec.j2).
 RUNTIME_PACKAGE = PACKAGE_PREFIX + "selinux-runtime"
@@ -135,7 +136,7 @@ class SiteNames:
         return self.package + PHP_FPM_SUFFIX
 
     def module_file(self, store: str) -> str:
-        """Where the -selinux package installs the compiled module, for a policy store."""
+        """Where the -selinux package installs the site's CIL module, for a policy store."""
         return f"{module_dir(store)}/{self.module}{MODULE_SUFFIX}"
 
     @property

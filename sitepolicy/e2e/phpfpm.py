@@ -24,6 +24,8 @@ GUEST_PHP_FPM = "/usr/sbin/php-fpm8.2"
 VERSION = "8.2"
 RELEASES = ("1", "2")
 SPEC = Path(__file__).parent / "guestfiles" / "php-fpm-stand-in.spec"
+# Where the stand-in's %post records the label rpm gave the binary, before it restores the policy's.
+RPM_LABEL_FILE = "/run/sitepolicy-e2e-php-fpm-rpm-label"
 
 
 def trailer(release: str) -> bytes:
@@ -50,7 +52,13 @@ def build_stand_in(image_root: Path, target: Target, dest: Path) -> list[Path]:
         (sources / "php-fpm").write_bytes(binary.read_bytes() + trailer(release))
         spec = top / f"{target.php_fpm_package}.spec"
         spec.write_text(
-            template.render(name=target.php_fpm_package, version=VERSION, release=release, path=str(target.php_fpm))
+            template.render(
+                name=target.php_fpm_package,
+                version=VERSION,
+                release=release,
+                path=str(target.php_fpm),
+                rpm_label_file=RPM_LABEL_FILE,
+            )
         )
         out = dest / "rpms"
         rpmbuild(

@@ -22,7 +22,7 @@ from ..render import RELEASE_PLACEHOLDER, Rendered, SiteSources, render_runtime,
 from ..targets import Target
 from . import filecontexts
 from .gate import PENDING, SKIPPED
-from .headers import Headers
+from .headers import Headers, resolve_headers
 from .rpmbuild import build_srpm, rebuild, rpm_db_has
 
 
@@ -90,8 +90,10 @@ def build_runtime(
     digest: str = "",
     rendered: Rendered | None = None,
     no_verify: bool = False,
+    headers: Headers | None = None,
 ) -> PackageBuild:
-    """sitepolicy-selinux-runtime for ``target``: the reconcile script and its file triggers. Gated with the
+    """sitepolicy-selinux-runtime for ``target``: the reconcile script and its file triggers, and the shared
+    base module compiled against ``headers`` (default: this host's, for the host's target). Gated with the
     sites it serves: it reaches rpms/ with them.
 
     ``rendered``: the runtime rendered with RELEASE_PLACEHOLDER (for its digest), when the caller has it.
@@ -103,8 +105,10 @@ def build_runtime(
         Rendered({k: v.replace(RELEASE_PLACEHOLDER, release) for k, v in template.files.items()}).write(directory)
         return directory / f"{RUNTIME_PACKAGE}.spec"
 
+    if headers is None:
+        headers = resolve_headers(target, None)
     return _build_package(
-        RUNTIME_PACKAGE, render, layout, layout.runtime_dir, None, release, digest, no_verify=no_verify
+        RUNTIME_PACKAGE, render, layout, layout.runtime_dir, headers, release, digest, no_verify=no_verify
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..definition.names import fc_dir, module_dir
+from ..definition.names import fc_dir
 from ..definition.site import Site
 from ..errors import SitepolicyError
 from ..inspect import read_package, read_payload_file
@@ -110,9 +110,17 @@ def compiled_text(pp: bytes) -> str:
 
 
 def check_module(site: Site, pp: bytes, shipped_fc: str | None = None) -> None:
-    """The proof: the compiled module's file contexts, and the .fc shipped for reconcile, are the intended ones."""
+    """The proof: the module's file contexts (a compiled .pp's, or a CIL module's filecons), and the .fc
+    shipped for reconcile, are the intended ones."""
+    from ..verify.modules import cil_file_contexts
+
     module = site.names.module
-    compare(site, parse(compiled_text(pp), f"{module}.pp"), f"the compiled module {module}.pp")
+    plain = bz2.decompress(pp) if pp[:3] == b"BZh" else pp
+    if plain.lstrip()[:1] in (b"(", b";"):  # CIL (issue 11's shape): its filecon statements
+        text = cil_file_contexts(plain.decode("utf-8", "replace"))
+        compare(site, parse(text, f"{module}.cil"), f"the CIL module {module}.cil")
+    else:
+        compare(site, parse(compiled_text(pp), f"{module}.pp"), f"the compiled module {module}.pp")
     if shipped_fc is not None:
         compare(site, parse(shipped_fc, f"{module}.fc"), f"the {module}.fc shipped for reconcile")
 
@@ -123,6 +131,6 @@ def check_packages(site: Site, target: Target, rpms: Sequence[Path]) -> None:
     selinux = [p for p in rpms if read_package(p).name == site.names.selinux_package]
     if len(selinux) != 1:
         raise FileContextMismatch(f"{site.name}: expected one {site.names.selinux_package} package, got {len(selinux)}")
-    pp = read_payload_file(selinux[0], f"{module_dir(target.store)}/{module}.pp.bz2")
+    pp = read_payload_file(selinux[0], site.names.module_file(target.store))
     shipped = read_payload_file(selinux[0], f"{fc_dir(target.store)}/{module}.fc").decode("utf-8", "replace")
     check_module(site, pp, shipped)

@@ -54,9 +54,12 @@ def site_digest_with(sources: SiteSources, headers_identity: str) -> str:
     return _digest(parts)
 
 
-def runtime_digest(target: Target, rendered: Rendered) -> str:
-    """``rendered``: the runtime rendered with RELEASE_PLACEHOLDER as its release."""
-    return _digest([*sorted(rendered.files.items()), ("dist", target.dist)])
+def runtime_digest(target: Target, rendered: Rendered, headers: Headers) -> str:
+    """``rendered``: the runtime rendered with RELEASE_PLACEHOLDER as its release; ``headers``: what its base
+    module compiles against (their content and the policy version they stand for, as for a site)."""
+    version = headers.policy_version.value if headers.policy_version else ""
+    identity = f"{headers_fingerprint(headers.directory)} policy {version}"
+    return _digest([*sorted(rendered.files.items()), ("dist", target.dist), ("headers", identity)])
 
 
 @dataclass(frozen=True)

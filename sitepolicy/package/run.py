@@ -116,7 +116,7 @@ def plan_build(
     lock = ReleaseLock.load(project.lock_path)
     layout = project.layout
     runtime = render_runtime(target, RELEASE_PLACEHOLDER)
-    digest = runtime_digest(target, runtime)
+    digest = runtime_digest(target, runtime, resolved)
     plans = [_planned(layout, lock, release, force, RUNTIME_PACKAGE, __version__, digest, None, runtime=runtime)]
     for site in sites:
         sources = render_site(site, target)
@@ -155,7 +155,9 @@ def build(
     def job(p: Planned) -> Job:
         def run() -> tuple[Path, ...]:
             if p.site is None:
-                done = build_runtime(target, project.build_dir, str(p.release), p.digest, p.runtime, no_verify)
+                done = build_runtime(
+                    target, project.build_dir, str(p.release), p.digest, p.runtime, no_verify, plan.headers
+                )
                 built[p.package] = done.record
                 return done.outputs
             site_build = build_site(
@@ -195,16 +197,21 @@ def outputs(records: Sequence[BuildRecord]) -> list[Path]:
 
 
 def _runtime_record(
-    project: Project, target: Target, release: str, lock: ReleaseLock
+    project: Project, target: Target, release: str, lock: ReleaseLock, headers_dir: Path | None = None
 ) -> tuple[BuildRecord, ReleaseLock]:
     """sitepolicy-selinux-runtime for ``target``, built only when its inputs changed (release from ``lock``)."""
     layout = project.layout_for(target)
     runtime = render_runtime(target, RELEASE_PLACEHOLDER)
-    digest = runtime_digest(target, runtime)
+    # The base module inside compiles against the target's headers: this host's, or --headers (mock builds
+    # the sites with the build root's own; the runtime is built here).
+    headers = resolve_headers(target, headers_dir, None if headers_dir else project.host)
+    digest = runtime_digest(target, runtime, headers)
     planned = _planned(layout, lock, release, False, RUNTIME_PACKAGE, __version__, digest, None, runtime=runtime)
     record = planned.current
     if record is None:
-        record = build_runtime(target, project.build_dir, str(planned.release), planned.digest, runtime).record
+        record = build_runtime(
+            target, project.build_dir, str(planned.release), planned.digest, runtime, headers=headers
+        ).record
     if not release:
         lock = lock.with_entry(target, RUNTIME_PACKAGE, __version__, planned.release, planned.digest)
     return record, lock
@@ -293,13 +300,15 @@ def build_mock(
     chain: bool,
     progress: Progress,
     runner: Runner = run_tool,
+    headers: str | None = None,
 ) -> list[BuildRecord]:
     """build-site --mock: SRPMs here, RPMs from mock, per config; every site reported, then failures raised.
 
     ``release`` empty: each site's release comes from sites.d/releases.lock, as for a local build, with
     the mock config standing for the policy headers (mock brings the target's own); built sites are
-    recorded in the lock. sitepolicy-selinux-runtime, which they require, compiles nothing: it is built
-    here for each target, with its release from the lock. plan_mock() alone is --dry-run.
+    recorded in the lock. sitepolicy-selinux-runtime, which they require, is built here for each target,
+    with its release from the lock; its base module compiles against ``headers`` (--headers: the target's
+    devel tree; default this host's, for the host's own target). plan_mock() alone is --dry-run.
     """
     plan = plan_mock(project, names, everything, configs, release)
     for refused in project.refused:
@@ -335,7 +344,7 @@ def build_mock(
         raise error
     runtimes: list[BuildRecord] = []
     for _, target in plan.pairs:
-        runtime, lock = _runtime_record(project, target, release, lock)
+        runtime, lock = _runtime_record(project, target, release, lock, Path(headers) if headers else None)
         runtimes.append(runtime)
     if not release:
         lock.save()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..definition.names import (
+    LEGACY_MODULE_SUFFIX,
     MODULE_SUFFIX,
     PACKAGE_PREFIX,
     RUNTIME_PACKAGE,
@@ -128,7 +129,8 @@ def read_package(path: Path, deep: bool = True) -> Package:
         problems.append(f"its name does not belong to the site {site!r} it says it was built for")
     if not deep and not is_source and name.endswith(SELINUX_SUFFIX):
         basenames = header.format("[%{BASENAMES}\n]").splitlines()
-        module = next((f[: -len(MODULE_SUFFIX)] for f in basenames if f.endswith(MODULE_SUFFIX)), None)
+        suffixes = (MODULE_SUFFIX, LEGACY_MODULE_SUFFIX)  # a package from before issue 11 ships a .pp.bz2
+        module = next((f.rsplit(".", 2)[0] for f in basenames if f.endswith(suffixes)), None)
     return Package(
         path=path,
         name=name,

@@ -10,7 +10,7 @@ from ..render import render_base
 from ..targets import Target
 from ..tools import require_tool, run
 from .basecil import base_cil
-from .names import BASE_MODULE
+from .names import BASE_MODULE, base_names
 
 PP_TO_CIL = Path("/usr/libexec/selinux/hll/pp")  # policycoreutils' converter, on Debian and Fedora alike
 
@@ -30,7 +30,7 @@ def compile_base(target: Target, devel: Path, workdir: Path) -> Path:
     pp = workdir / f"{BASE_MODULE}.pp"
     compiled = run([PP_TO_CIL, pp], hint="is policycoreutils installed?")
     out = workdir / f"{BASE_MODULE}.cil"
-    out.write_text(base_cil(compiled))
+    out.write_text(base_cil(compiled, base_names()))
     return out
 
 

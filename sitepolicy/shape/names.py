@@ -10,8 +10,12 @@ from dataclasses import dataclass
 
 from ..definition.names import TYPE_ROLES
 from ..definition.site import Network
+from .basecil import BaseNames
 
 BASE_MODULE = "sitepolicy_base"
+# The version of what the base offers site modules (attribute, permission-set and macro names): a -selinux
+# package requires a runtime providing exactly it. Raise it whenever a site module could not link otherwise.
+BASE_INTERFACE = "1"
 
 # A site type of each role joins the attribute of its role; the base puts that attribute into domain,
 # file_type, logfile, pidfile ... as the target's interfaces do.
@@ -88,3 +92,13 @@ def base_attributes() -> tuple[str, ...]:
     names = [*ROLE_ATTRIBUTES.values(), *dict.fromkeys(DOCROOT_ATTRIBUTES.values()), NETWORK_ATTRIBUTE]
     names += [MAIL_ATTRIBUTE, MAIL_SENDER_ATTRIBUTE, MAIL_CONTENT_ATTRIBUTE]
     return tuple(names + list(NEED_ATTRIBUTES.values()))
+
+
+def base_names() -> BaseNames:
+    """What basecil.py needs to know of these names, to turn the compiled base's placeholders into them."""
+    return BaseNames(
+        base_attributes(),
+        tuple((p.source, p.target, p.name) for p in PERM_SETS.values()),
+        tuple((p.name, p.first, p.second, p.macro) for p in PAIRS.values()),
+        PLACEHOLDER_PREFIX,
+    )

@@ -130,3 +130,22 @@ def module_types(module: SiteModule, workdir: Path, store_modules: Path | None =
     plain = workdir / f"{module.site.names.module}.pp"
     plain.write_bytes(module.plain_bytes())
     return tuple(sorted(declared_types(run([PP_TO_CIL, plain], hint="is policycoreutils installed?"))))
+
+
+def base_from_runtime(layout: TargetLayout, workdir: Path) -> Path | None:
+    """The shared base module (issue 11) from the target's built sitepolicy-selinux-runtime, extracted into
+    ``workdir``: the sites' CIL modules link only with it. None when no runtime is built."""
+    from ..definition.names import RUNTIME_PACKAGE, module_dir
+    from ..shape.names import BASE_MODULE
+
+    record = layout.record(None)
+    if record is None:
+        return None
+    for path in record.rpms:
+        if path.is_file() and read_package(path).name == RUNTIME_PACKAGE:
+            member = f"{module_dir(layout.target.store)}/{BASE_MODULE}.cil.bz2"
+            workdir.mkdir(parents=True, exist_ok=True)
+            out = workdir / PurePosixPath(member).name
+            out.write_bytes(read_payload_file(path, member))
+            return out
+    return None

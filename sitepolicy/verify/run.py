@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..definition.names import RUNTIME_PACKAGE
 from ..definition.site import Site
 from ..errors import SitepolicyError, TargetError
 from ..package import gate
@@ -17,7 +18,14 @@ from ..project import MANIFEST, Project
 from . import cache
 from .access import PolicyIndex
 from .allowlist import MAIL_DOMAIN
-from .modules import SiteModule, module_file_contexts, module_types, modules_from_rpms, selinux_rpm
+from .modules import (
+    SiteModule,
+    base_from_runtime,
+    module_file_contexts,
+    module_types,
+    modules_from_rpms,
+    selinux_rpm,
+)
 from .policyroot import LinkedPolicy, link_policy
 from .proofs import (
     INIT,
@@ -174,7 +182,13 @@ def verify_and_release(project: Project, source: PolicySource, use_cache: bool =
     if not sites:
         raise SitepolicyError(f"no site is built for {project.target.name}: nothing to verify")
     modules = _built_modules(project, sites)
-    result = verify_modules(modules, project.target.store, layout.verify_dir, use_cache, source.live_root)
+    base = base_from_runtime(layout, layout.verify_dir / "modules")
+    if base is None and any(m.is_cil for m in modules):
+        raise SitepolicyError(
+            f"no {RUNTIME_PACKAGE} is built for {project.target.name}: the sites' CIL modules link only with its "
+            "base module; build it (build-site builds it with the sites)"
+        )
+    result = verify_modules(modules, project.target.store, layout.verify_dir, use_cache, source.live_root, base)
     if result.report.ok:
         trial = set(trial_sites(result.report))
         enforcing = [s for s in sites if s.name not in trial]

@@ -59,71 +59,9 @@ WIKI_DB = {"name": "sitepolicy_trial_wiki", "user": "sitepolicy_trial_wiki", "pa
 WIKI_DIRS = ("uploads", "cache")  # $wgUploadDirectory, $wgCacheDirectory (mediawiki.local_settings())
 
 
-def _mediawiki_setup(r, site: dict) -> dict:
-    """The admin's part (root, outside the site's domain): MediaWiki's code in the docroot, a database and its
-    user in MariaDB (its unix socket only), maintenance/install.php, the directories owned by the pool user."""
-    import mediawiki
-
-    root = Path(site["docroot"])
-    steps = {}
-    shutil.copytree(
-        mediawiki.MEDIAWIKI,
-        root,
-        symlinks=False,
-        ignore_dangling_symlinks=True,
-        dirs_exist_ok=True,
-        ignore=lambda d, names: [n for n in names if d == str(mediawiki.MEDIAWIKI) and n in mediawiki.TOP_SKIPPED],
-        copy_function=shutil.copyfile,
-    )
-    for sub in WIKI_DIRS:
-        (root / sub).mkdir(exist_ok=True)
-    conf = Path("/etc/mysql/mariadb.conf.d/99-sitepolicy-e2e.cnf")
-    if not conf.is_file():  # scenario app wrote it already when it ran
-        conf.write_text("[mysqld]\nskip-networking\n")
-        steps["mariadb restart"] = r.sh("systemctl", "restart", "mariadb")
-    db = WIKI_DB
-    steps["database"] = r.sh(
-        "mysql",
-        "-e",
-        f"CREATE DATABASE {db['name']}; CREATE USER '{db['user']}'@'localhost' IDENTIFIED BY '{db['password']}'; "
-        f"GRANT ALL ON {db['name']}.* TO '{db['user']}'@'localhost';",
-    )
-    steps["install.php"] = r.sh(
-        "php",
-        str(root / "maintenance/install.php"),
-        "--dbtype=mysql",
-        "--dbserver=localhost",
-        f"--dbname={db['name']}",
-        f"--dbuser={db['user']}",
-        f"--dbpass={db['password']}",
-        f"--server=http://{site['name']}",
-        "--scriptpath=",
-        f"--confpath={root}",
-        f"--pass={mediawiki.ADMIN['password']}",
-        mediawiki.WIKI_NAME,
-        mediawiki.ADMIN["name"],
-        timeout=900,
-    )
-    settings = root / "LocalSettings.php"
-    if settings.exists():
-        settings.write_text(settings.read_text() + mediawiki.local_settings())
-        shutil.chown(settings, "root", site["group"])
-        os.chmod(settings, 0o640)
-    for sub in WIKI_DIRS:
-        steps[f"chown {sub}"] = r.sh("chown", "-R", f"{site['user']}:{site['group']}", str(root / sub))
-    steps["restorecon"] = r.sh("restorecon", "-R", str(root))
-    steps["ok"] = steps["database"]["rc"] == 0 and steps["install.php"]["rc"] == 0 and settings.exists()
-    return steps
-
-
 def _mediawiki_steps(r, site: dict, boot: str) -> None:
-    """Through nginx -> the trial site's php-fpm: the main page (from MariaDB), a login, an edit read back, an
-    upload stored under uploads/; each a check of scenario 8."""
-    import hashlib
-    import html
-    import re
-    import time
-
+    """Through nginx -> the trial site's php-fpm (payload/mediawiki.py's steps): the main page (from MariaDB), a
+    login, an edit read back, an upload stored under uploads/; each a check of scenario 8."""
     import mediawiki
 
     name = site["name"]
@@ -138,65 +76,16 @@ def _mediawiki_steps(r, site: dict, boot: str) -> None:
         mediawiki.shown(page),
     )
     t = r.begin()
-    token = web.api({"action": "query", "meta": "tokens", "type": "login"})
-    login_token = ((token.get("json") or {}).get("query") or {}).get("tokens", {}).get("logintoken", "")
-    login = web.api(
-        {
-            "action": "clientlogin",
-            "username": mediawiki.ADMIN["name"],
-            "password": mediawiki.ADMIN["password"],
-            "logintoken": login_token,
-            "loginreturnurl": f"http://{name}/",
-        },
-        post=True,
-    )
-    status = ((login.get("json") or {}).get("clientlogin") or {}).get("status")
-    r.check("8", f"{name} ({boot}): login", status == "PASS", t, mediawiki.shown(login))
+    ok, evidence = mediawiki.login(web, name)
+    r.check("8", f"{name} ({boot}): login", ok, t, evidence)
     t = r.begin()
-    csrf = web.api({"action": "query", "meta": "tokens"})
-    edit_token = ((csrf.get("json") or {}).get("query") or {}).get("tokens", {}).get("csrftoken", "")
-    text = f"Written by the sitepolicy e2e trial ({boot}) at {time.time():.0f}."
-    edit = web.api(
-        {"action": "edit", "title": "Sitepolicy_trial", "text": text, "summary": boot, "token": edit_token}, post=True
-    )
-    back = web.go("GET", "/index.php?title=Sitepolicy_trial&action=raw")
-    result = ((edit.get("json") or {}).get("edit") or {}).get("result")
-    r.check(
-        "8",
-        f"{name} ({boot}): an edit, read back",
-        result == "Success" and back["status"] == 200 and text in back["body"],
-        t,
-        {**mediawiki.shown(edit), "read_back": mediawiki.shown(back)},
-    )
+    ok, evidence = mediawiki.edit(web, f"Sitepolicy_trial_{boot}")
+    r.check("8", f"{name} ({boot}): an edit, read back", ok, t, evidence)
     t = r.begin()
-    upload_name = f"Sitepolicy-trial-{boot}.png"
-    form = web.go("GET", "/index.php?title=Special:Upload")
-    field = re.search(r'<input[^>]*name="wpEditToken"[^>]*>', form["raw"].decode(errors="replace"))
-    match = re.search(r'value="([^"]*)"', field.group(0)) if field else None
-    body, ctype = mediawiki.multipart(
-        {
-            "title": "Special:Upload",
-            "wpSourceType": "file",
-            "wpDestFile": upload_name,
-            "wpUploadDescription": f"sitepolicy e2e trial ({boot})",
-            "wpLicense": "",
-            "wpIgnoreWarning": "1",
-            "wpDestFileWarningAck": "1",
-            "wpEditToken": html.unescape(match.group(1)) if match else "",
-            "wpUpload": "Upload file",
-        },
-        {"wpUploadFile": (upload_name, "image/png", mediawiki.png())},
-    )
-    upload = web.go("POST", "/index.php", body, ctype)
-    digest = hashlib.md5(upload_name.encode()).hexdigest()
-    stored = Path(site["docroot"]) / f"uploads/{digest[0]}/{digest[:2]}/{upload_name}"
-    r.check(
-        "8",
-        f"{name} ({boot}): an upload through Special:Upload, stored under uploads/",
-        bool(match) and upload["status"] in (302, 303) and stored.exists(),
-        t,
-        {**mediawiki.shown(upload), "stored": str(stored), "label": r.label(str(stored))},
-    )
+    ok, evidence = mediawiki.upload(web, Path(site["docroot"]), f"Sitepolicy-trial-{boot}.png")
+    evidence.pop("data", None)
+    evidence["label"] = r.label(str(Path(site["docroot"]) / evidence["path"]))
+    r.check("8", f"{name} ({boot}): an upload through Special:Upload, stored under uploads/", ok, t, evidence)
 
 
 # ---------------------------------------------------------------------------------------------- the scenario
@@ -211,7 +100,7 @@ def boot1(r) -> None:
     r.say(f"scenario 8: {name} in trial mode (mode: permissive), its application missing {needs}")
     t0 = r.begin()
     root = Path(site["docroot"])
-    for sub in ("cache", *site["writable"]):
+    for sub in {"cache", *site["writable"], *(WIKI_DIRS if wiki else ())}:
         (root / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(root / sub, 0o777)  # Unix permissions allow it: any refusal is SELinux's
     if not wiki:
@@ -235,11 +124,14 @@ def boot1(r) -> None:
         ctx,
     )
     if wiki:
+        import mediawiki
+
         t = r.begin()
-        steps = _mediawiki_setup(r, site)
+        steps = mediawiki.install(r, site, WIKI_DB)  # the admin's part, as root: code, database, install.php
         r.TIMINGS["scenario8_mediawiki_install"] = r.time.time() - t
-        r.check("8", f"{name} (trial): MediaWiki installed (the admin's steps, as root)", steps["ok"], t, steps)
-        if steps["ok"]:
+        r.check("8", f"{name} (trial): MediaWiki installed (the admin's steps, as root)", steps["installed"], t,
+                steps)  # fmt: skip
+        if steps["installed"]:
             _mediawiki_steps(r, site, "trial")
         return
     t = r.begin()
