@@ -83,6 +83,8 @@ def test_denial_during_legitimate_work_fails() -> None:
     assert not report.passed
     assert report.checks[0].avcs_in_window == (SEARCH,)
     assert "FAIL" in report.to_text()
+    # A scenario without checks in this run is reported as not run, never as failed or passed.
+    assert "--    scenario 8:" in report.to_text() and "FAIL  scenario 8" not in report.to_text()
     clean = evaluate([_obs("legit", 1795660400.0, 1795660401.0)], [], {})
     assert clean.passed and clean.scenario_passed("2")
 
