@@ -90,6 +90,23 @@ def _expected(site: Site, needs: Sequence[Need]) -> Site:
     return dataclasses.replace(site, writable=tuple(writable), network=frozenset(network), mail=mail)
 
 
+def outermost(site: Site, needs: Sequence[Need]) -> dict[Need, Need]:
+    """Each need, with a writable directory below another writable one (the site's, or another need's) mapped
+    to that ancestor: a writable entry labels its whole tree, and a permissive trial logs an access once per
+    policy load, so the directories an application makes below one it writes leave no record of their own
+    (MediaWiki's uploads/4/47 beside uploads)."""
+    roots = set(site.writable) | {PurePosixPath(n.value) for n in needs if n.field == "writable"}
+    mapped: dict[Need, Need] = {}
+    for need in needs:
+        if need.field != "writable":
+            mapped[need] = need
+            continue
+        path = PurePosixPath(need.value)
+        ancestors = [p for p in path.parents if p in roots]
+        mapped[need] = dataclasses.replace(need, value=str(ancestors[-1])) if ancestors else need
+    return mapped
+
+
 @dataclass(frozen=True)
 class Change:
     """The new text of one definition and the needs it adds."""

@@ -11,7 +11,7 @@ from ..errors import SitepolicyError
 from ..package.headers import resolve_headers
 from ..project import Project
 from ..tools import call
-from .change import Change, apply_changes, check_changes, plan_change
+from .change import Change, apply_changes, check_changes, outermost, plan_change
 from .classify import Classified, Classifier, Need, Verdict
 from .interfaces import InterfaceIndex, interface_index
 from .owners import Owners
@@ -114,12 +114,13 @@ def audit(
     changes = []
     texts: dict[object, str] = {}
     for name, needs in needs_by_site.items():
-        change = plan_change(by_name[name], needs)
+        cover = outermost(by_name[name], needs)
+        change = plan_change(by_name[name], list(cover.values()))
         if change is not None:
             changes.append(change)
             for need in dict.fromkeys(needs):
-                single = plan_change(by_name[name], [need])
-                texts[need] = single.diff() if single is not None else str(need)
+                single = plan_change(by_name[name], [cover[need]])
+                texts[need] = single.diff() if single is not None else str(cover[need])
     check_changes(changes, project.sites)
     findings = group(classified, texts)
     return AuditResult(findings, len(classified), described, changes, [])
