@@ -38,12 +38,16 @@ def _digest(parts: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def site_digest(sources: SiteSources, headers: Headers, no_verify: bool = False) -> str:
-    """The headers' content and the policy version they stand for (the floor); ``no_verify``: BUILDINFO
-    says so, so it is another package."""
+def headers_identity(headers: Headers) -> str:
+    """The headers' content and the policy version they stand for (the floor)."""
     version = headers.policy_version.value if headers.policy_version else ""
+    return f"{headers_fingerprint(headers.directory)} policy {version}"
+
+
+def site_digest(sources: SiteSources, headers: Headers, no_verify: bool = False) -> str:
+    """Keyed by headers_identity; ``no_verify``: BUILDINFO says so, so it is another package."""
     skipped = " no-verify" if no_verify else ""
-    return site_digest_with(sources, f"{headers_fingerprint(headers.directory)} policy {version}{skipped}")
+    return site_digest_with(sources, headers_identity(headers) + skipped)
 
 
 def site_digest_with(sources: SiteSources, headers_identity: str) -> str:
@@ -56,10 +60,8 @@ def site_digest_with(sources: SiteSources, headers_identity: str) -> str:
 
 def runtime_digest(target: Target, rendered: Rendered, headers: Headers) -> str:
     """``rendered``: the runtime rendered with RELEASE_PLACEHOLDER as its release; ``headers``: what its base
-    module compiles against (their content and the policy version they stand for, as for a site)."""
-    version = headers.policy_version.value if headers.policy_version else ""
-    identity = f"{headers_fingerprint(headers.directory)} policy {version}"
-    return _digest([*sorted(rendered.files.items()), ("dist", target.dist), ("headers", identity)])
+    module compiles against (headers_identity, as for a site)."""
+    return _digest([*sorted(rendered.files.items()), ("dist", target.dist), ("headers", headers_identity(headers))])
 
 
 @dataclass(frozen=True)
