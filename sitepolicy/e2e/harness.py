@@ -71,6 +71,11 @@ def site_facts(site: Site) -> dict[str, object]:
     }
 
 
+def _trial_plan(trial: trial_scenario.Trial, rpms: list[Path]) -> dict[str, object]:
+    """What the in-guest runner needs of scenario 8's site in one boot: the site, its packages, its application."""
+    return {"site": site_facts(trial.site), "rpms": [p.name for p in rpms], "app": trial.application.name}
+
+
 def _build_rpms(
     project: Project, sites: list[Site], upgrade: Site, dest: Path, policy: GuestPolicy
 ) -> tuple[list[Path], list[Path]]:
@@ -188,8 +193,7 @@ def run_e2e(
     trial_rpms: list[Path] = []
     if trial_site is not None:
         trial_rpms = trial_site.build("1", build_dir / "rpms-trial")
-        plan1["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms],
-                          "app": trial_site.application.name}  # fmt: skip
+        plan1["trial"] = _trial_plan(trial_site, trial_rpms)
     fpm_rpms = build_stand_in(image.root, target, build_dir / "rpms-php-fpm") if with_fpm else []
     if fpm_rpms:
         plan1["php_fpm"] = {
@@ -212,8 +216,7 @@ def run_e2e(
         started = time.monotonic()
         between = [trial_scenario.between_boots(trial_site, boot1.results / "audit.log")]
         trial_rpms = trial_site.build("2", build_dir / "rpms-trial-enforcing")
-        plan2["trial"] = {"site": site_facts(trial_site.site), "rpms": [p.name for p in trial_rpms],
-                          "app": trial_site.application.name}  # fmt: skip
+        plan2["trial"] = _trial_plan(trial_site, trial_rpms)
         timings["between the boots: audit --apply, rebuild"] = round(time.monotonic() - started, 1)
     boot2 = boot(image, disk, _payload(work / "payload2", plan2, trial_rpms), work, machine, name="boot2",
                  timeout=boot_timeout)  # fmt: skip

@@ -68,7 +68,6 @@ SMALL_APP = Application("small", TRIAL_DEFINITION, frozenset({("writable", "cach
 MEDIAWIKI_APP = Application(
     "mediawiki", MEDIAWIKI_DEFINITION, frozenset({("writable", "uploads"), ("network", "database")})
 )
-EXPECTED_CHANGES = set(SMALL_APP.expected)
 
 
 def application(app_image: bool) -> Application:

@@ -212,11 +212,16 @@ def install(r: ModuleType, site: dict, db: dict[str, str] | None = None, wiki_na
         # The database password: readable by the pool's group (php-fpm workers), nobody else.
         shutil.chown(settings, "root", site["group"])
         os.chmod(settings, 0o640)
-    for d in site["writable_dirs"]:
-        r.sh("chown", "-R", f"{site['user']}:{site['group']}", d)
+    give_writable_to_pool(r, site)
     steps["restorecon"] = r.sh("restorecon", "-R", str(docroot))
     steps["installed"] = steps["install.php"]["rc"] == 0 and settings.exists() and steps["database"]["rc"] == 0
     return steps
+
+
+def give_writable_to_pool(r: ModuleType, site: dict) -> None:
+    """The site's writable directories, and what the admin's root runs wrote in them, to the pool user."""
+    for d in site["writable_dirs"]:
+        r.sh("chown", "-R", f"{site['user']}:{site['group']}", d)
 
 
 def mariadb_where_the_policy_expects_it(r: ModuleType) -> dict:
@@ -259,8 +264,7 @@ def mail_setup(r: ModuleType, site: dict, mailbox_user: str = "wikimail") -> dic
         timeout=300,
     )
     # What that root CLI run wrote in the writable directories (caches) is the pool user's, like the rest.
-    for d in site["writable_dirs"]:
-        r.sh("chown", "-R", f"{site['user']}:{site['group']}", d)
+    give_writable_to_pool(r, site)
     # The host's sendmail: msmtp (a copy, so it carries the base policy's sendmail_exec_t), relaying to Exim.
     Path("/etc/msmtprc").write_text(
         "account default\nhost 127.0.0.1\nport 25\nfrom wiki@localhost\nauth off\ntls off\n"
