@@ -231,7 +231,7 @@ def build_app_rootfs(spec: ImageSpec, build_dir: Path, base: Rootfs, phases: dic
     try:
         env = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
         log = build_dir / "logs" / "app-layer.log"
-        apt = ["chroot", work, "apt-get", "-q", "-o", "Dpkg::Use-Pty=0"]
+        apt: list[str | Path] = ["chroot", work, "apt-get", "-q", "-o", "Dpkg::Use-Pty=0"]
         run([*apt, "update"], env=env, clean=True, timeout=600, log=log)
         run([*apt, "install", "-y", "--no-install-recommends", *spec.app_packages], env=env, clean=True,
             timeout=APT_TIMEOUT, log=build_dir / "logs" / "app-layer-install.log")  # fmt: skip
