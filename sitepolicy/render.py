@@ -109,6 +109,9 @@ def _docroot_tree(site: Site) -> str:
     raise AssertionError(f"docroot {site.docroot} passed validation outside {DOCROOT_TREES}")
 
 
+PHP_FPM_ENTRY_TYPE = "httpd_exec_t"
+
+
 def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
     """The values the runtime's templates, and the site spec's scriptlets, may use."""
     return {
@@ -129,6 +132,8 @@ def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
         "php_trigger_dirs": sorted({str(target.php_fpm.parent), *(str(d) for d, _suffix in target.php_extensions)}),
         "php_trigger_pattern": _php_trigger_pattern(target),
         "base_interface": _base_interface(),
+        # What the site domains may enter (base.te.j2: domain_entry_file): the type php-fpm must carry.
+        "php_fpm_entry_type": PHP_FPM_ENTRY_TYPE,
     }
 
 

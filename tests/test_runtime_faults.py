@@ -10,6 +10,7 @@ failed must fail there too, every other must succeed, and the real store must en
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -470,6 +471,36 @@ def test_php_fpm_upgrade_restarts_every_pool_once(builds, tmp_path, target):
     assert host.status().stdout == "nothing pending\n"
     host.replay(replay)
     assert host.real_modules() == {module(s) for s in sites}
+
+
+def test_a_mislabelled_php_fpm_holds_every_restart_back(builds, tmp_path, target):
+    """php-fpm written without its label (bin_t: an rpm without its SELinux plugin): reconcile runs restorecon
+    on it before any restart, and while it is still not the type the site domains may enter, it restarts no
+    pool (each keeps serving on the binary it runs), keeps the restarts pending and fails, naming the file.
+    Once the label is right, the retry restarts them. restorecon is a stand-in here (it changes nothing);
+    the guest's php-fpm scenario shows the real one putting the label right before the restart."""
+    host = Host(tmp_path, builds, target.store)
+    units = [builds.sites[(s, 1)].names.unit for s in (A, B)]
+    packages = [p for s in (A, B) for p in (builds.selinux[(s, 1)], builds.fpm[(s, 1)])]
+    host.rpm("-i", builds.runtime, builds.php_fpm[1], *packages)
+    binary = host.root.path / str(target.php_fpm).lstrip("/")
+
+    os.setxattr(binary, "security.selinux", b"system_u:object_r:bin_t:s0\0")
+    held = host.reconcile("--php-fpm-changed")
+    calls = host.root.calls()
+    assert held.returncode == 1 and f"{target.php_fpm} is labelled bin_t, not httpd_exec_t" in held.stderr
+    assert [c.args for c in calls if c.tool == "restorecon"] == [("--", str(target.php_fpm))]
+    assert systemctl(calls, "try-restart") == [] and systemctl(calls, "start") == []
+    assert sorted(host.status().stdout.split("\n")[:-1]) == sorted(f"restart {u}" for u in units)
+
+    os.setxattr(binary, "security.selinux", b"system_u:object_r:httpd_exec_t:s0\0")
+    retry = host.reconcile()
+    calls = host.root.calls()
+    assert retry.returncode == 0, retry.stderr
+    assert [c for c in calls if c.tool == "restorecon"] == []
+    (restart,) = systemctl(calls, "try-restart")
+    assert restart[0] == "--no-block" and sorted(restart[1:]) == sorted(units)
+    assert host.status().stdout == "nothing pending\n"
 
 
 def test_php_extension_upgrades_restart_every_pool_once(builds, tmp_path, target):

@@ -24,7 +24,7 @@ GUEST_PHP_FPM = "/usr/sbin/php-fpm8.2"
 VERSION = "8.2"
 RELEASES = ("1", "2")
 SPEC = Path(__file__).parent / "guestfiles" / "php-fpm-stand-in.spec"
-# Where the stand-in's %post records the label rpm gave the binary, before it restores the policy's.
+# Where the stand-in's %post records the label rpm gave the binary (reconcile then restores the policy's).
 RPM_LABEL_FILE = "/run/sitepolicy-e2e-php-fpm-rpm-label"
 
 

@@ -6,7 +6,8 @@ and 2, owning the target's binary, the guest's own php-fpm bytes plus a trailer 
 takes over the binary (rpm -i), then rpm -U brings release 2. After each transaction: the runtime's file
 trigger restarted each site pool exactly once (one `systemctl try-restart` line of reconcile in the journal,
 one start of each unit, a new MainPID running the new file), the binary carries the label the policy gives it
-(the site domains' entrypoint), each master and worker runs in its site's domain and serves through nginx.
+(the site domains' entrypoint: the guest's rpm wrote it bin_t, and reconcile relabelled it before the
+restart, saying so in the journal), each master and worker runs in its site's domain and serves through nginx.
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def transaction(r, step: str, argv: list[str], release: str, fpm: dict, sites: l
     )
     t = r.begin()
     got, want = r.label(path), expected_label(r, path)
-    try:  # what rpm itself gave the file, before the stand-in's %post restored the policy's label
+    try:  # what rpm itself gave the file, before reconcile restored the policy's label
         by_rpm = Path(fpm["rpm_label_file"]).read_text().strip()
     except OSError:
         by_rpm = None
+    lines = journal("-t", "sitepolicy")[logged:]
+    relabelled = [ln for ln in lines if ln.startswith(f"relabelled {path} ")]
     r.check(
         SCENARIO,
         f"{step}: {path} labelled {fpm['entry_type']}, as the policy's file contexts say (rpm wrote {by_rpm})",
@@ -81,7 +84,18 @@ def transaction(r, step: str, argv: list[str], release: str, fpm: dict, sites: l
         {"labels": {path: got}, "matchpathcon": want, "written_by_rpm": by_rpm},
     )
     t = r.begin()
-    lines = journal("-t", "sitepolicy")[logged:]
+    # rpm's label was not the entry type: reconcile must have put it right before the restart (not by luck).
+    mislabelled = (by_rpm or "").split(":")[2:3] != [fpm["entry_type"]]
+    restart_at = min((i for i, ln in enumerate(lines) if ln.startswith("systemctl try-restart:")), default=len(lines))
+    what = f"reconcile relabelled {path} before the restart" if mislabelled else f"rpm labelled {path} itself"
+    r.check(
+        SCENARIO,
+        f"{step}: {what}",
+        len(relabelled) == (1 if mislabelled else 0) and all(lines.index(ln) < restart_at for ln in relabelled),
+        t,
+        {"journal": lines, "written_by_rpm": by_rpm},
+    )
+    t = r.begin()
     restarts = [ln for ln in lines if ln.startswith("systemctl try-restart:")]
     r.check(
         SCENARIO,
