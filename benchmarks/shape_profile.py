@@ -3,14 +3,20 @@ per site). Links the base and N generated sites once into a private root, then t
 removing it again under several libsemanage settings (semanage.conf in the private root, which semodule -p
 reads), and records one perf profile of the add with the default settings.
 
-    flock /work/wt/notes/heavy.lock .venv/bin/python benchmarks/shape_profile.py [N] [--perf OUT]
+    flock /work/wt/notes/heavy.lock .venv/bin/python benchmarks/shape_profile.py [N] [--perf OUT] [--libsepol DIR]
 
-Prints the machine, each setting's add and remove times, and (with --perf) perf's top symbols.
+Prints the machine, each setting's add and remove times, how often the store's modules name (through the
+`cil_gen_require` attribute of the pp converter) each attribute that holds the sites' types, and (with --perf)
+perf's top symbols. The OS's libsepol is stripped: --libsepol DIR runs the profiled semodule on a libsepol.so.2
+built with symbols (the same release from upstream: `make CFLAGS="-O2 -g -fno-omit-frame-pointer"` in libsepol/).
 """
 
 from __future__ import annotations
 
 import bz2
+import collections
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,21 +72,43 @@ PERF_REPORT = [
 ]
 
 
-def semodule(root: Path, store: str, *args: str, perf: Path | None = None) -> float:
+def semodule(root: Path, store: str, *args: str, perf: Path | None = None, libsepol: Path | None = None) -> float:
     command = ["semodule", "-p", str(root), "-s", store, "-n", "-X", "200", *args]
     if perf is not None:
         command = ["perf", "record", "-F", "499", "-g", "-o", str(perf), "--", *command]
+    env = dict(os.environ, LD_LIBRARY_PATH=str(libsepol)) if libsepol is not None else None
     start = time.monotonic()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.monotonic() - start
+
+
+# The attributes the base puts sitepolicy's own into (base.te.j2, as the target's interfaces do).
+HOLDERS = ("file_type", "non_security_file_type", "non_auth_file_type", "exec_type", "entry_type", "domain", "pidfile")
+
+
+def required_holders(root: Path, store: str) -> dict[str, int]:
+    """How many `(typeattributeset cil_gen_require <attribute>)` the store's modules hold per attribute that
+    holds site types. libsepol's CIL verification (__verify_no_self_reference_in_expr) walks the whole
+    expression tree of every attribute declaration, with no memory of what it walked: cil_gen_require's tree
+    holds each of these that many times, so every rebuild walks each site type about that many times."""
+    counts: collections.Counter[str] = collections.Counter()
+    pattern = re.compile(r"\(typeattributeset cil_gen_require (\S+)\)")
+    for cil in (root / "var/lib/selinux" / store / "active/modules").glob("*/*/cil"):
+        raw = cil.read_bytes()
+        text = (bz2.decompress(raw) if raw[:3] == b"BZh" else raw).decode(errors="replace")
+        counts.update(name for name in pattern.findall(text) if name in HOLDERS)
+    return {name: counts[name] for name in HOLDERS}
 
 
 def main() -> None:
     args = sys.argv[1:]
-    perf_out = None
+    perf_out = libsepol = None
     if "--perf" in args:
         perf_out = Path(args[args.index("--perf") + 1])
         del args[args.index("--perf") : args.index("--perf") + 2]
+    if "--libsepol" in args:
+        libsepol = Path(args[args.index("--libsepol") + 1])
+        del args[args.index("--libsepol") : args.index("--libsepol") + 2]
     count = int(args[0]) if args else 2000
     target = host_target()
     headers = resolve_headers(target, None)
@@ -95,11 +123,13 @@ def main() -> None:
         root = work / "root"
         linked = link_policy(root, target.store, [base, *cil[:count]])
         print(f"link base + {count} sites (one call): {linked.seconds:.1f} s", flush=True)
+        holders = required_holders(root, target.store)
+        print(f"cil_gen_require names, per attribute holding site types: {holders} ({sum(holders.values())})")
         conf = root / "etc/selinux/semanage.conf"
         original = conf.read_text()
         added = generated_site(count).names.module
         if perf_out is not None:
-            seconds = semodule(root, target.store, "-i", str(cil[count]), perf=perf_out)
+            seconds = semodule(root, target.store, "-i", str(cil[count]), perf=perf_out, libsepol=libsepol)
             print(f"\nperf record of one add: {seconds:.1f} s (perf's overhead included)", flush=True)
             report = subprocess.run(
                 [*PERF_REPORT, str(perf_out)],
