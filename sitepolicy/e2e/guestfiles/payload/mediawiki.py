@@ -180,6 +180,10 @@ def install(r: ModuleType, site: dict, db: dict[str, str] | None = None, wiki_na
         ignore=lambda directory, names: [n for n in names if directory == str(MEDIAWIKI) and n in TOP_SKIPPED],
         copy_function=shutil.copyfile,
     )
+    # copytree gives each directory its source's extended attributes, the SELinux label included (el9's
+    # policy labels /usr/share/mediawiki mediawiki_content_t, which the site domain may not even stat): the
+    # site's own labels at once, not only at the end, so that no later step's failure leaves them foreign.
+    steps["restorecon after the copy"] = r.sh("restorecon", "-R", str(docroot))
     cnf = Path("/etc/mysql/mariadb.conf.d/99-sitepolicy-e2e.cnf")
     if not cnf.is_file():
         cnf.write_text("[mysqld]\nskip-networking\n")
@@ -237,8 +241,11 @@ def mariadb_where_the_policy_expects_it(r: ModuleType) -> dict:
     shutil.copy2(debian, target)
     dropin = Path("/etc/systemd/system/mariadb.service.d/sitepolicy-e2e.conf")
     dropin.parent.mkdir(parents=True, exist_ok=True)
+    # Debian's ExecStartPost runs /etc/mysql/debian-start, which RHEL 9's policy labels mysqld_etc_t (init_t
+    # may not execute it: the unit failed, measured 2026-11-30); RHEL's own unit has no such step.
     dropin.write_text(
         f"[Service]\nExecStart=\nExecStart={target} $MYSQLD_OPTS $_WSREP_NEW_CLUSTER $_WSREP_START_POSITION\n"
+        "ExecStartPost=\n"
     )
     return {
         "mariadbd at the target's path": r.sh("restorecon", "-v", str(target)),
