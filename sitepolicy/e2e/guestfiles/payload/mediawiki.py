@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import struct
+import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -193,7 +194,16 @@ def install(r: ModuleType, site: dict, db: dict[str, str] | None = None, wiki_na
         f"CREATE DATABASE {db['name']}; CREATE USER '{db['user']}'@'localhost' IDENTIFIED BY '{db['password']}'; "
         f"GRANT ALL ON {db['name']}.* TO '{db['user']}'@'localhost';"
     )
-    steps["database"] = r.sh("mysql", "-e", sql)
+    mysql = ("mysql", "--connect-timeout=20", "-e", sql)
+    try:
+        steps["database"] = r.sh(*mysql, timeout=120)
+    except subprocess.TimeoutExpired:
+        steps["database"] = {"argv": list(mysql), "rc": -1, "out": "no answer within 120 s"}
+    if steps["database"]["rc"] != 0:  # what the server was doing: the report's evidence for the next run
+        steps["mariadb status"] = r.sh("systemctl", "status", "--no-pager", "-l", "mariadb")
+        steps["mariadb journal"] = r.sh("journalctl", "-b", "--no-pager", "-u", "mariadb")
+        steps["mariadb processes"] = r.sh("ps", "-eZ", "-o", "label,pid,comm")
+        steps["mariadb socket"] = r.sh("ls", "-laZ", "/run/mysqld")
     steps["install.php"] = r.sh(
         *PHP_CLI,
         str(docroot / "maintenance/install.php"),
