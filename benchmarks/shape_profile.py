@@ -29,7 +29,7 @@ from verify_scale import generated_site
 
 from sitepolicy.package.headers import resolve_headers
 from sitepolicy.render import render_site_cil
-from sitepolicy.shape.base import compile_base
+from sitepolicy.shape.base import compile_base, read_cil
 from sitepolicy.targets import host_target
 from sitepolicy.verify.policyroot import link_policy
 
@@ -94,9 +94,7 @@ def required_holders(root: Path, store: str) -> dict[str, int]:
     counts: collections.Counter[str] = collections.Counter()
     pattern = re.compile(r"\(typeattributeset cil_gen_require (\S+)\)")
     for cil in (root / "var/lib/selinux" / store / "active/modules").glob("*/*/cil"):
-        raw = cil.read_bytes()
-        text = (bz2.decompress(raw) if raw[:3] == b"BZh" else raw).decode(errors="replace")
-        counts.update(name for name in pattern.findall(text) if name in HOLDERS)
+        counts.update(name for name in pattern.findall(read_cil(cil)) if name in HOLDERS)
     return {name: counts[name] for name in HOLDERS}
 
 

@@ -21,7 +21,7 @@ from .definition.names import PRESET_DIR, RECONCILE, RUNTIME_PACKAGE, RUNTIME_ST
 from .definition.site import DOCROOT_TREES, Site
 from .errors import SitepolicyError
 from .m4 import m4_quote
-from .targets import Target
+from .targets import PHP_FPM_ENTRY_TYPE, Target
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_TEMPLATES = PROJECT_ROOT / "policy-templates"
@@ -109,9 +109,6 @@ def _docroot_tree(site: Site) -> str:
     raise AssertionError(f"docroot {site.docroot} passed validation outside {DOCROOT_TREES}")
 
 
-PHP_FPM_ENTRY_TYPE = "httpd_exec_t"
-
-
 def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
     """The values the runtime's templates, and the site spec's scriptlets, may use."""
     return {
@@ -132,7 +129,6 @@ def runtime_context(target: Target, release: str = "1") -> dict[str, Any]:
         "php_trigger_dirs": sorted({str(target.php_fpm.parent), *(str(d) for d, _suffix in target.php_extensions)}),
         "php_trigger_pattern": _php_trigger_pattern(target),
         "base_interface": _base_interface(),
-        # What the site domains may enter (base.te.j2: domain_entry_file): the type php-fpm must carry.
         "php_fpm_entry_type": PHP_FPM_ENTRY_TYPE,
     }
 

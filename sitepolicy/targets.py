@@ -29,6 +29,10 @@ class WebServer:
     enable_note: str = ""  # what the admin must do for the server to read it ("": it reads it as installed)
 
 
+# The type the site domains may enter (base.te.j2: domain_entry_file): every target's php-fpm must carry it.
+PHP_FPM_ENTRY_TYPE = "httpd_exec_t"
+
+
 @dataclass(frozen=True)
 class Target:
     name: str

@@ -19,6 +19,7 @@ from ..definition.site import Site
 from ..errors import E2EError, GuestError
 from ..package.run import build as build_packages
 from ..project import Project
+from ..targets import PHP_FPM_ENTRY_TYPE
 from . import trial as trial_scenario
 from .accel import Accel, Machine, detect_machine
 from .avc import merge, parse_audit_log, parse_marks
@@ -199,7 +200,7 @@ def run_e2e(
         plan1["php_fpm"] = {
             "package": target.php_fpm_package,
             "path": str(target.php_fpm),
-            "entry_type": "httpd_exec_t",  # what the site domains may enter (domain_entry_file)
+            "entry_type": PHP_FPM_ENTRY_TYPE,
             "rpms": [p.name for p in fpm_rpms],
             "rpm_label_file": RPM_LABEL_FILE,
         }

@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 
 from ..definition.site import Site
 from ..render import fc_regex
+from ..targets import PHP_FPM_ENTRY_TYPE
 from .access import Access, Grant, PolicyIndex
 from .allowlist import (
     DATABASE_SERVERS,
@@ -177,7 +178,7 @@ def _need(finding_proof: Proof, site: Site, access: Access, target: str, tclass:
 # --------------------------------------------------------------------------- 1. entry
 
 
-def prove_entry(index: PolicyIndex, site: Site, exec_type: str = "httpd_exec_t") -> list[Finding]:
+def prove_entry(index: PolicyIndex, site: Site, exec_type: str = PHP_FPM_ENTRY_TYPE) -> list[Finding]:
     """init_t starts the stock php-fpm (httpd_exec_t) straight into the site domain (SELinuxContext=)."""
     domain = site.names.domain
     init, own = index.access(INIT), index.access(domain)
